@@ -1,0 +1,198 @@
+"""Reading a charter file: YAML with ${VAR} interpolation and errors that point at the line."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from charter.errors import SpecError
+from charter.spec._model import Charter
+
+__all__ = ["EXAMPLES", "load_charter", "parse_charter", "yaml_lines"]
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+EXAMPLES: dict[str, str] = {
+    "project": "project: churn",
+    "owner": "owner: Retention team",
+    "problem": "problem: Which customers will cancel next month?",
+    "decision": "decision: Offer a retention discount to customers flagged as likely to cancel",
+    "task": "task: classification   # or regression",
+    "target": "target: churned",
+    "positive_class": 'positive_class: "yes"',
+    "data": "data: {sources: {customers: data/customers.csv}, entity: customer_id}",
+    "data.sources": "sources: {customers: data/customers.parquet}",
+    "data.query": "query: select * from customers join usage using (customer_id)",
+    "data.entity": "entity: customer_id",
+    "data.time": "time: snapshot_date",
+    "data.sensitive": "sensitive: [gender, age_band]",
+    "success": "success: {metric: net_value, beat_baseline_by: 10%}",
+    "success.metric": "metric: net_value",
+    "success.value": (
+        "value: {true_positive: 300, false_positive: -50, false_negative: 0, true_negative: 0}"
+    ),
+    "success.error_cost_per_unit": "error_cost_per_unit: 1.5",
+    "success.beat_baseline_by": "beat_baseline_by: 10%",
+    "baseline": "baseline: {rule: \"contract = 'monthly' and tenure < 12\"}",
+    "baseline.rule": "rule: \"contract = 'monthly' and tenure < 12\"",
+    "constraints": "constraints: {latency_ms_p99: 50, explanations: required, max_fairness_gap: 0.1}",
+    "monitoring": "monitoring: {drift: {psi: 0.2}, retrain_when: [drift, decay]}",
+}
+
+
+def load_charter(path: str | os.PathLike[str]) -> Charter:
+    """Read and validate a charter file.
+
+    Example:
+        >>> charter = load_charter("charter.yaml")  # doctest: +SKIP
+        >>> charter.target
+        'churned'
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise SpecError(
+            f"{file}: no charter file here. Create one with `charter init` "
+            "(or `charter init --data FILE` to start from your data)."
+        )
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{file}: cannot read the charter: {exc}") from exc
+    return parse_charter(text, source=str(file))
+
+
+def parse_charter(text: str, *, source: str = "charter.yaml", environ: Mapping[str, str] | None = None) -> Charter:
+    """Validate charter YAML text; `source` names it in error messages."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"{where}: not valid YAML: {problem}") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"{source}: a charter is a YAML mapping of keys such as project, target, data; got {type(raw).__name__}.")
+    lines = yaml_lines(text)
+    data = _interpolate(raw, (), environ if environ is not None else os.environ, source, lines)
+    try:
+        return Charter.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_describe(exc, source, lines)) from None
+
+
+def yaml_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Map each key path in a YAML mapping to its 1-based line number."""
+    lines: dict[tuple[str, ...], int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                child = (*path, str(key.value))
+                walk(value, child)
+                lines[child] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, (*path, str(index)))
+
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _interpolate(
+    value: Any, path: tuple[str, ...], environ: Mapping[str, str], source: str, lines: dict[tuple[str, ...], int]
+) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*path, str(k)), environ, source, lines) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*path, str(i)), environ, source, lines) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        raise SpecError(
+            f"{_where(source, lines, path)}: {'.'.join(path)} uses ${{{name}}}, but the environment "
+            f"variable {name} is not set. Set it (export {name}=...) or write ${{{name}:-default}}."
+        )
+
+    return _VAR.sub(substitute, value)
+
+
+def _where(source: str, lines: dict[tuple[str, ...], int], path: tuple[str, ...]) -> str:
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in lines:
+            return f"{source}:{lines[path[:cut]]}"
+    return source
+
+
+def _describe(exc: ValidationError, source: str, lines: dict[tuple[str, ...], int]) -> str:
+    problems = []
+    for error in exc.errors():
+        path = tuple(str(p) for p in error["loc"] if not _is_union_tag(p))
+        key = ".".join(path) or "(top level)"
+        message = _plain(error)
+        example = _example(path)
+        text = f"{_where(source, lines, path)}: {key}: {message}"
+        if example:
+            text += f"\n    example: {example}"
+        problems.append(text)
+    head = f"{source}: the charter has {len(problems)} problem{'s' if len(problems) != 1 else ''}:"
+    return head + "\n  " + "\n  ".join(dict.fromkeys(problems))
+
+
+def _is_union_tag(part: object) -> bool:
+    return part in {"file", "database", "str", "int", "bool"}
+
+
+def _plain(error: Any) -> str:
+    kind, given = error["type"], error.get("input")
+    if kind == "missing":
+        return "is required but missing"
+    if kind == "extra_forbidden":
+        return "is not a charter key (check the spelling; allowed keys are listed in the README)"
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"expected one of {expected}, got {given!r}"
+    if kind.endswith("_parsing") or kind.endswith("_type"):
+        return f"expected {_expected_name(kind)}, got {given!r}"
+    return f"{error['msg'].removeprefix('Value error, ')} (got {given!r})" if given is not None and not isinstance(given, dict) else error["msg"].removeprefix("Value error, ")
+
+
+def _expected_name(kind: str) -> str:
+    base = kind.removesuffix("_parsing").removesuffix("_type")
+    return {
+        "float": "a number",
+        "int": "a whole number",
+        "bool": "true or false",
+        "string": "text",
+        "dict": "a mapping of keys to values",
+        "list": "a list",
+        "model": "a mapping of keys to values",
+    }.get(base, base)
+
+
+def _example(path: tuple[str, ...]) -> str | None:
+    named = [p for p in path if not p.isdigit()]
+    if len(named) >= 2 and named[0] == "data" and named[1] == "sources":
+        return EXAMPLES["data.sources"] + '   or   {usage: {url: "postgresql://${PGUSER}@localhost/crm", query: "select * from usage"}}'
+    for cut in range(len(named), 0, -1):
+        key = ".".join(named[:cut])
+        if key in EXAMPLES:
+            return EXAMPLES[key]
+    return None

@@ -1,0 +1,187 @@
+"""The charter: what the project must achieve, stated before any model exists."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "BaselineSpec",
+    "Charter",
+    "ConstraintsSpec",
+    "DataSpec",
+    "DatabaseSource",
+    "DriftSpec",
+    "FileSource",
+    "MonitoringSpec",
+    "OutcomeValues",
+    "SuccessSpec",
+]
+
+Task = Literal["classification", "regression"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _fraction(value: object) -> object:
+    """Accept 0.1, 10 (meaning 10%) or "10%"; return a fraction."""
+    if isinstance(value, str):
+        text = value.strip()
+        match = re.fullmatch(r"([-+]?\d+(?:\.\d+)?)\s*%", text)
+        if match:
+            return float(match.group(1)) / 100
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"expected a percentage such as '10%' or a fraction such as 0.1, got {value!r}") from None
+    return value
+
+
+Fraction = Annotated[float, BeforeValidator(_fraction), Field(ge=-1, le=10)]
+
+
+class FileSource(_Strict):
+    """A CSV, Parquet or JSON-lines file (or a glob of them); CSV dialect detected unless set."""
+
+    path: str
+    format: Literal["csv", "parquet", "json"] | None = None
+    delimiter: str | None = None
+    quote: str | None = None
+    encoding: str | None = None
+    header: bool | None = None
+
+
+class DatabaseSource(_Strict):
+    """A query against a database reachable by a SQLAlchemy URL."""
+
+    url: str
+    query: str
+
+
+def _source(value: object) -> object:
+    return {"path": value} if isinstance(value, str) else value
+
+
+def _source_kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "database" if "url" in value else "file"
+    return "database" if isinstance(value, DatabaseSource) else "file"
+
+
+Source = Annotated[
+    Annotated[FileSource, Tag("file")] | Annotated[DatabaseSource, Tag("database")],
+    Discriminator(_source_kind),
+    BeforeValidator(_source),
+]
+
+
+class DataSpec(_Strict):
+    """Where the data lives and what its special columns mean."""
+
+    sources: dict[str, Source] = Field(min_length=1)
+    query: str | None = None
+    entity: str | None = None
+    time: str | None = None
+    sensitive: list[str] = Field(default_factory=list)
+
+    @field_validator("sources")
+    @classmethod
+    def _names_are_identifiers(cls, sources: dict[str, Source]) -> dict[str, Source]:
+        for name in sources:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(
+                    f"source name {name!r} must be a plain identifier (letters, digits, _) "
+                    "so the query can name it, e.g. 'customers'"
+                )
+        return sources
+
+
+class OutcomeValues(_Strict):
+    """Business value of each outcome of the decision, in the owner's currency."""
+
+    true_positive: float
+    false_positive: float
+    false_negative: float
+    true_negative: float
+
+
+class SuccessSpec(_Strict):
+    """How success is measured, and the target decided before any model exists."""
+
+    metric: str | None = None
+    value: OutcomeValues | None = None
+    error_cost_per_unit: float | None = Field(default=None, ge=0)
+    beat_baseline_by: Fraction | None = None
+
+
+class BaselineSpec(_Strict):
+    """Today's way of deciding, which any model must beat."""
+
+    rule: str | None = None
+    description: str | None = None
+
+
+class ConstraintsSpec(_Strict):
+    """Limits the production model must respect."""
+
+    latency_ms_p99: float | None = Field(default=None, gt=0)
+    explanations: Literal["required", "optional"] = "optional"
+    max_fairness_gap: float | None = Field(default=None, ge=0, le=1)
+
+
+class DriftSpec(_Strict):
+    psi: float = Field(default=0.2, gt=0)
+
+
+class MonitoringSpec(_Strict):
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+    retrain_when: list[Literal["drift", "decay"]] = Field(default_factory=list)
+
+
+class Charter(_Strict):
+    """A project's charter. Fields a person must answer may be empty; `charter check` lists them."""
+
+    project: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    owner: str | None = None
+    problem: str | None = None
+    decision: str | None = None
+    task: Task | None = None
+    target: str
+    positive_class: str | int | bool | None = None
+    data: DataSpec
+    success: SuccessSpec = Field(default_factory=SuccessSpec)
+    baseline: BaselineSpec = Field(default_factory=BaselineSpec)
+    constraints: ConstraintsSpec = Field(default_factory=ConstraintsSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+
+    @model_validator(mode="after")
+    def _special_columns_differ(self) -> Charter:
+        roles = {"target": self.target, "data.entity": self.data.entity, "data.time": self.data.time}
+        seen: dict[str, str] = {}
+        for role, column in roles.items():
+            if column is None:
+                continue
+            if column in seen:
+                raise ValueError(f"{role} and {seen[column]} both name column {column!r}; they must differ")
+            seen[column] = role
+        if self.target in self.data.sensitive:
+            raise ValueError(f"target {self.target!r} cannot also be a sensitive column")
+        return self
+
+    @property
+    def special_columns(self) -> set[str]:
+        """Columns that are never features: the target, the entity and the time column."""
+        return {c for c in (self.target, self.data.entity, self.data.time) if c}
