@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import pyarrow as pa
+
 from charter.data import DATASET, Dataset, quote_identifier
 
 __all__ = ["PLACEHOLDERS", "ColumnProfile", "DatasetProfile", "Kind", "kind_of", "profile_dataset"]
@@ -38,7 +40,8 @@ class ColumnProfile:
     placeholders: int = 0  # string values that mean missing (see PLACEHOLDERS)
     numeric_text: int = 0  # non-placeholder strings that parse as numbers
     temporal_text: int = 0  # non-placeholder strings that parse as dates or timestamps
-    top_values: tuple[tuple[Any, int], ...] = ()  # most frequent values with counts
+    top_values: tuple[tuple[Any, int], ...] = ()  # most frequent values with counts (-1: count unknown)
+    value_counts: tuple[tuple[Any, int], ...] | None = None  # every value with its count, when few
     histogram: tuple[tuple[float, float, int], ...] = ()  # (left edge, right edge, count)
 
     @property
@@ -79,7 +82,7 @@ def profile_dataset(dataset: Dataset) -> DatasetProfile:
     second = _second_pass(dataset, kinds, first)
     columns = {}
     for name, dtype in dataset.columns.items():
-        stats = first[name]
+        stats, extra = first[name], second.get(name, {})
         missing = rows - int(stats["count"] or 0)
         columns[name] = ColumnProfile(
             name=name,
@@ -93,11 +96,12 @@ def profile_dataset(dataset: Dataset) -> DatasetProfile:
             mean=_finite(stats.get("mean")),
             std=_finite(stats.get("std")),
             quantiles=stats.get("quantiles", {}),
-            placeholders=int(stats.get("placeholders") or 0),
-            numeric_text=int(stats.get("numeric_text") or 0),
-            temporal_text=int(stats.get("temporal_text") or 0),
-            top_values=second.get(name, {}).get("top", ()),
-            histogram=second.get(name, {}).get("histogram", ()),
+            placeholders=int(extra.get("placeholders") or 0),
+            numeric_text=int(extra.get("numeric_text") or 0),
+            temporal_text=int(extra.get("temporal_text") or 0),
+            value_counts=extra.get("top_all"),
+            top_values=extra.get("top", ()),
+            histogram=extra.get("histogram", ()),
         )
     return DatasetProfile(rows=rows, columns=columns)
 
@@ -110,7 +114,6 @@ def _first_pass(dataset: Dataset, kinds: dict[str, Kind]) -> dict[str, Any]:
         expressions.append(sql)
         layout.append((column, stat))
 
-    placeholder_list = ", ".join("'" + p.replace("'", "''") + "'" for p in PLACEHOLDERS)
     for name, kind in kinds.items():
         q = quote_identifier(name)
         add(name, "count", f"count({q})")
@@ -123,11 +126,6 @@ def _first_pass(dataset: Dataset, kinds: dict[str, Kind]) -> dict[str, Any]:
             add(name, "mean", f"avg({x})")
             add(name, "std", f"stddev_samp({x})")
             add(name, "quantiles", f"approx_quantile({x}, [0.01, 0.25, 0.5, 0.75, 0.99])")
-        if kind == "categorical":
-            cleaned = f"lower(trim({q}::VARCHAR))"
-            add(name, "placeholders", f"count_if({cleaned} IN ({placeholder_list}))")
-            add(name, "numeric_text", f"count_if(TRY_CAST(trim({q}::VARCHAR) AS DOUBLE) IS NOT NULL AND {cleaned} NOT IN ({placeholder_list}))")
-            add(name, "temporal_text", f"count_if(TRY_CAST(trim({q}::VARCHAR) AS TIMESTAMP) IS NOT NULL)")
     row = dataset.connection.execute(f"SELECT {', '.join(expressions)} FROM {DATASET}").fetchone()
     assert row is not None
     result: dict[str, Any] = {"__rows": row[0]}
@@ -149,7 +147,9 @@ def _second_pass(dataset: Dataset, kinds: dict[str, Kind], first: dict[str, Any]
             low, high = float(stats["min"]), float(stats["max"])
             if high > low:
                 width = (high - low) / _BINS
-                expressions.append(f"histogram(least(floor(({q}::DOUBLE - {low!r}) / {width!r}), {_BINS - 1})::INTEGER)")
+                # least() skips NULLs, so filter them out or they land in the last bin.
+                bin_of = f"least(floor(({q}::DOUBLE - {low!r}) / {width!r}), {_BINS - 1})::INTEGER"
+                expressions.append(f"histogram({bin_of}) FILTER (WHERE {q} IS NOT NULL)")
                 layout.append((name, "histogram", (low, width)))
             else:
                 expressions.append(f"count({q})")
@@ -161,6 +161,9 @@ def _second_pass(dataset: Dataset, kinds: dict[str, Kind], first: dict[str, Any]
             else:
                 expressions.append(f"approx_top_k({q}, {_TOP_VALUES})")
                 layout.append((name, "top_approx", None))
+                for stat, sql in _text_statistics(f"{q}::VARCHAR").items():
+                    expressions.append(f"sum({sql})")
+                    layout.append((name, stat, None))
     if not expressions:
         return {}
     row = dataset.connection.execute(f"SELECT {', '.join(expressions)} FROM {DATASET}").fetchone()
@@ -177,10 +180,49 @@ def _second_pass(dataset: Dataset, kinds: dict[str, Kind], first: dict[str, Any]
             result[name] = {"histogram": ((extra, extra, int(value)),)}
         elif what == "top":
             ranked = sorted((value or {}).items(), key=lambda kv: (-kv[1], str(kv[0])))
-            result[name] = {"top": tuple((k, int(v)) for k, v in ranked[:_TOP_VALUES])}
-        else:
+            result[name] = {
+                "top": tuple((k, int(v)) for k, v in ranked[:_TOP_VALUES]),
+                "top_all": tuple((k, int(v)) for k, v in ranked),
+            }
+        elif what == "top_approx":
             result[name] = {"top": tuple((k, -1) for k in (value or []))}
+        else:
+            result.setdefault(name, {})[what] = int(value or 0)
+    _text_statistics_of_counts(dataset, kinds, result)
     return result
+
+
+def _text_statistics(value: str) -> dict[str, str]:
+    """SQL counting, per row, strings that mean missing, parse as numbers, or parse as timestamps."""
+    cleaned = f"lower(trim({value}))"
+    tokens = ", ".join("'" + p.replace("'", "''") + "'" for p in PLACEHOLDERS)
+    return {
+        "placeholders": f"({cleaned} IN ({tokens}))::INTEGER",
+        "numeric_text": f"(TRY_CAST(trim({value}) AS DOUBLE) IS NOT NULL AND {cleaned} NOT IN ({tokens}))::INTEGER",
+        "temporal_text": f"(TRY_CAST(trim({value}) AS TIMESTAMP) IS NOT NULL)::INTEGER",
+    }
+
+
+def _text_statistics_of_counts(
+    dataset: Dataset, kinds: dict[str, Kind], result: dict[str, dict[str, Any]]
+) -> None:
+    """For columns whose full value counts are known, evaluate the text statistics on distinct values only."""
+    names, values, counts = [], [], []
+    for name, stats in result.items():
+        if kinds[name] == "categorical" and "placeholders" not in stats:
+            for value, count in stats.get("top_all", ()):
+                names.append(name)
+                values.append(None if value is None else str(value))
+                counts.append(count)
+    if not names:
+        return
+    table = pa.table({"name": names, "value": values, "n": counts})
+    statistics = _text_statistics("value")
+    sums = ", ".join(f"sum(n * {sql})" for sql in statistics.values())
+    relation = dataset.connection.from_arrow(table)
+    rows = relation.query("counts", f"SELECT name, {sums} FROM counts GROUP BY name").fetchall()
+    for name, *totals in rows:
+        result[name].update({stat: int(total or 0) for stat, total in zip(statistics, totals, strict=True)})
 
 
 def _finite(value: Any) -> float | None:

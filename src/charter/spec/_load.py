@@ -75,6 +75,9 @@ def parse_charter(text: str, *, source: str = "charter.yaml", environ: Mapping[s
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or str(exc)
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start is not None:
+            problem += f" ({context} that starts on line {start.line + 1})"
         raise SpecError(f"{where}: not valid YAML: {problem}") from exc
     if not isinstance(raw, dict):
         raise SpecError(f"{source}: a charter is a YAML mapping of keys such as project, target, data; got {type(raw).__name__}.")
