@@ -10,8 +10,9 @@ from rich.table import Table
 
 from charter.audit import AuditResult, Severity, Verdict
 from charter.spec import Question
+from charter.spec._validate import ValidationReport
 
-__all__ = ["render_audit", "render_questions"]
+__all__ = ["render_audit", "render_questions", "render_validation"]
 
 _SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
 _VERDICT_STYLE = {
@@ -41,24 +42,20 @@ def render_audit(console: Console, result: AuditResult, *, show_info: bool = Fal
         f"{len(profile.columns)} columns, target [bold]{escape(result.target)}[/] ({result.task}), {result.seconds:.1f} s"
     )
     counts = {s: sum(1 for f in result.findings if f.severity == s) for s in Severity}
-    table = Table(show_lines=False, expand=True, pad_edge=False)
-    table.add_column("", width=7, no_wrap=True)
-    table.add_column("check", style="cyan", no_wrap=True)
-    table.add_column("columns", max_width=24)
-    table.add_column("finding", ratio=3)
-    table.add_column("what to do", ratio=2)
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=7, no_wrap=True)
+    grid.add_column(ratio=1)
     for finding in result.findings:
         if finding.severity == Severity.INFO and not show_info:
             continue
-        table.add_row(
-            f"[{_SEVERITY_STYLE[finding.severity]}]{finding.severity.value}[/]",
-            finding.check,
-            escape(", ".join(finding.columns)),
-            escape(finding.message),
-            escape(finding.recommendation),
-        )
-    if table.row_count:
-        console.print(table)
+        columns = f" [dim]({escape(', '.join(finding.columns))})[/]" if finding.columns else ""
+        text = f"[cyan]{finding.check}[/]{columns}\n{escape(finding.message)}"
+        if finding.recommendation:
+            text += f"\n[dim]→ {escape(finding.recommendation)}[/]"
+        grid.add_row(f"[{_SEVERITY_STYLE[finding.severity]}]{finding.severity.value}[/]", text)
+        grid.add_row("", "")
+    if grid.row_count:
+        console.print(grid)
     hidden = "" if show_info else " (shown with --verbose)"
     console.print(
         f"{counts[Severity.ERROR]} error(s), {counts[Severity.WARNING]} warning(s), {counts[Severity.INFO]} note(s){hidden if counts[Severity.INFO] else ''}"
@@ -69,3 +66,34 @@ def render_audit(console: Console, result: AuditResult, *, show_info: bool = Fal
         Verdict.NOT_READY: f"fix the data before modelling ({counts[Severity.ERROR]} blocking finding(s) listed first).",
     }[result.verdict]
     console.print(f"Verdict: [{_VERDICT_STYLE[result.verdict]}]{result.verdict.value}[/]: {advice}")
+
+
+def render_validation(console: Console, report: ValidationReport, source: object) -> None:
+    console.print(
+        f"Checked [bold]{escape(str(source))}[/] against the data contract: {report.total_rows:,} rows, "
+        f"{report.good_rows:,} good, {report.bad_rows:,} breaking it."
+    )
+    if report.violations:
+        table = Table(expand=True, pad_edge=False)
+        table.add_column("", width=7, no_wrap=True)
+        table.add_column("column", style="cyan")
+        table.add_column("rule", no_wrap=True)
+        table.add_column("rows", justify="right")
+        table.add_column("problem", ratio=3)
+        table.add_column("examples (row: value)", ratio=2)
+        for violation in report.violations:
+            style = "bold red" if violation.level == "error" else "yellow"
+            examples = ", ".join(f"{e.row}: {e.value!r}" if e.value is not None else f"{e.row}: null" for e in violation.examples)
+            table.add_row(
+                f"[{style}]{violation.level}[/]",
+                escape(violation.column),
+                violation.rule,
+                f"{violation.rows:,}",
+                escape(violation.message),
+                escape(examples),
+            )
+        console.print(table)
+    if report.ok:
+        console.print("[bold green]The batch keeps the contract.[/]" + (" (see the warnings above)" if report.violations else ""))
+    else:
+        console.print(f"[bold red]The batch breaks the contract[/] in {report.bad_rows:,} row(s).")

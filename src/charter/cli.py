@@ -189,7 +189,7 @@ def validate(
         good = passed or quarantine.with_name(f"{file.stem}.passed{quarantine.suffix or '.parquet'}")
         split_batch(rules, batch, report, bad_path=quarantine, good_path=good)
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+        typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
         render_validation(console, report, file)
         if quarantine is not None:

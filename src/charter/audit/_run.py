@@ -12,8 +12,9 @@ from charter.audit._context import AuditContext
 from charter.audit._findings import Finding, verdict_of
 from charter.audit._leakage import check_leakage
 from charter.audit._profile import profile_dataset
-from charter.audit._quality import check_quality, check_target
+from charter.audit._quality import check_quality
 from charter.audit._result import AuditResult
+from charter.audit._target import check_target
 from charter.audit._timeliness import check_timeliness
 from charter.audit._volume import check_volume
 from charter.data import Dataset

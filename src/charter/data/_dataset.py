@@ -70,7 +70,7 @@ class Dataset:
         query = f"SELECT {selected} FROM {DATASET}"
         if max_rows is not None and self.num_rows > max_rows:
             query += f" USING SAMPLE reservoir({int(max_rows)} ROWS) REPEATABLE ({int(seed)})"
-        return self.connection.execute(query).fetch_arrow_table()
+        return self.connection.sql(query).to_arrow_table()
 
 
 def _describe(connection: duckdb.DuckDBPyConnection, relation: str) -> tuple[tuple[str, str], ...]:

@@ -91,26 +91,52 @@ def render_draft(draft: Draft, *, today: date | None = None) -> str:
         f"project: {_scalar(draft.project)}",
         f"owner: {_scalar(draft.owner)}" + ("" if draft.owner else _question(OWNER.ask)),
         f"problem: {_scalar(draft.problem)}" + ("" if draft.problem else _question(PROBLEM.ask)),
-        f"decision: {_scalar(draft.decision)}" + ("" if draft.decision else _question(DECISION.ask)),
+        f"decision: {_scalar(draft.decision)}"
+        + ("" if draft.decision else _question(DECISION.ask)),
     ]
-    task_note = "" if draft.task else _question("classification (a category) or regression (a number)?")
+    task_note = (
+        "" if draft.task else _question("classification (a category) or regression (a number)?")
+    )
     lines.append(f"task: {draft.task or ''}{task_note}")
     candidates = [c for c in draft.target_candidates if c != draft.target]
     hint = f"  # other candidates: {', '.join(candidates)}" if candidates else ""
     if draft.target is None:
-        lines.append('target: ""' + _question("Which column holds the outcome to predict?" + (f" Candidates: {', '.join(candidates)}" if candidates else "")))
+        lines.append(
+            'target: ""'
+            + _question(
+                "Which column holds the outcome to predict?"
+                + (f" Candidates: {', '.join(candidates)}" if candidates else "")
+            )
+        )
     else:
         lines.append(f"target: {_scalar(draft.target)}{hint}")
     if draft.task != "regression":
-        lines.append(f"positive_class: {_scalar(draft.positive_class)}" + ("" if draft.positive_class else "  # the outcome the decision acts on; default: the rarer class"))
+        lines.append(
+            f"positive_class: {_scalar(draft.positive_class)}"
+            + (
+                ""
+                if draft.positive_class
+                else "  # the outcome the decision acts on; default: the rarer class"
+            )
+        )
     source_name = _source_name(draft.data_path)
     lines += [
         "data:",
         "  sources:",
-        f"    {source_name}: {_scalar(draft.data_path or 'data.csv')}" + ("" if draft.data_path else _question("Where is the data? A file path or {url, query}.")),
-        f"  entity: {_scalar(draft.entity)}" + ("" if draft.entity else "  # the id of the customer, order, ... (never a feature)"),
-        f"  time: {_scalar(draft.time)}" + ("" if draft.time else "  # when each row was observed, if the data has such a column"),
-        f"  sensitive: {json.dumps(draft.sensitive)}" + ("" if draft.sensitive else _question("Which columns describe people (gender, age band) and must be audited for bias?")),
+        f"    {source_name}: {_scalar(draft.data_path or 'data.csv')}"
+        + ("" if draft.data_path else _question("Where is the data? A file path or {url, query}.")),
+        f"  entity: {_scalar(draft.entity)}"
+        + ("" if draft.entity else "  # the id of the customer, order, ... (never a feature)"),
+        f"  time: {_scalar(draft.time)}"
+        + ("" if draft.time else "  # when each row was observed, if the data has such a column"),
+        f"  sensitive: {json.dumps(draft.sensitive)}"
+        + (
+            ""
+            if draft.sensitive
+            else _question(
+                "Which columns describe people (gender, age band) and must be audited for bias?"
+            )
+        ),
         "success:",
     ]
     if draft.task == "regression":
@@ -118,17 +144,35 @@ def render_draft(draft: Draft, *, today: date | None = None) -> str:
         lines.append("  error_cost_per_unit:" + _question("What does one unit of error cost?"))
     else:
         lines.append("  metric: net_value")
-        lines.append("  value:" + _question(VALUE.ask + " e.g. {true_positive: 300, false_positive: -50, false_negative: 0, true_negative: 0}"))
-    lines.append(f"  beat_baseline_by: {draft.beat_baseline_by or ''}" + ("" if draft.beat_baseline_by else _question(TARGET.ask + " e.g. 10%")))
+        lines.append(
+            "  value:"
+            + _question(
+                VALUE.ask
+                + " e.g. {true_positive: 300, false_positive: -50, false_negative: 0, true_negative: 0}"
+            )
+        )
+    lines.append(
+        f"  beat_baseline_by: {draft.beat_baseline_by or ''}"
+        + ("" if draft.beat_baseline_by else _question(TARGET.ask + " e.g. 10%"))
+    )
     lines += [
         "baseline:",
-        f"  rule: {_scalar(draft.baseline_rule)}" + ("" if draft.baseline_rule else _question(BASELINE.ask + " An SQL condition, e.g. \"tenure < 12\"")),
+        f"  rule: {_scalar(draft.baseline_rule)}"
+        + (
+            ""
+            if draft.baseline_rule
+            else _question(BASELINE.ask + ' An SQL condition, e.g. "tenure < 12"')
+        ),
     ]
     if draft.columns:
         rows = f"{draft.rows:,} rows, " if draft.rows is not None else ""
-        lines += ["", f"# The data: {rows}{len(draft.columns)} columns (name: type, distinct values, missing)."]
         lines += [
-            f"#   {c.name}: {c.dtype}, {c.distinct:,} distinct, {c.missing_share:.1%} missing" + (" (unique per row)" if c.unique else "")
+            "",
+            f"# The data: {rows}{len(draft.columns)} columns (name: type, distinct values, missing).",
+        ]
+        lines += [
+            f"#   {c.name}: {c.dtype}, {c.distinct:,} distinct, {c.missing_share:.1%} missing"
+            + (" (unique per row)" if c.unique else "")
             for c in draft.columns
         ]
     return "\n".join(lines) + "\n"
@@ -137,5 +181,9 @@ def render_draft(draft: Draft, *, today: date | None = None) -> str:
 def _source_name(path: str | None) -> str:
     if not path:
         return "main"
-    stem = re.sub(r"\W+", "_", path.replace("\\", "/").rsplit("/", 1)[-1].split(".", 1)[0]).strip("_").lower()
+    stem = (
+        re.sub(r"\W+", "_", path.replace("\\", "/").rsplit("/", 1)[-1].split(".", 1)[0])
+        .strip("_")
+        .lower()
+    )
     return stem if stem and not stem[0].isdigit() else f"data_{stem}"

@@ -67,7 +67,9 @@ def load_charter(path: str | os.PathLike[str]) -> Charter:
     return parse_charter(text, source=str(file))
 
 
-def parse_charter(text: str, *, source: str = "charter.yaml", environ: Mapping[str, str] | None = None) -> Charter:
+def parse_charter(
+    text: str, *, source: str = "charter.yaml", environ: Mapping[str, str] | None = None
+) -> Charter:
     """Validate charter YAML text; `source` names it in error messages."""
     try:
         raw = yaml.safe_load(text)
@@ -80,7 +82,9 @@ def parse_charter(text: str, *, source: str = "charter.yaml", environ: Mapping[s
             problem += f" ({context} that starts on line {start.line + 1})"
         raise SpecError(f"{where}: not valid YAML: {problem}") from exc
     if not isinstance(raw, dict):
-        raise SpecError(f"{source}: a charter is a YAML mapping of keys such as project, target, data; got {type(raw).__name__}.")
+        raise SpecError(
+            f"{source}: a charter is a YAML mapping of keys such as project, target, data; got {type(raw).__name__}."
+        )
     lines = yaml_lines(text)
     data = _interpolate(raw, (), environ if environ is not None else os.environ, source, lines)
     try:
@@ -114,12 +118,20 @@ def yaml_lines(text: str) -> dict[tuple[str, ...], int]:
 
 
 def _interpolate(
-    value: Any, path: tuple[str, ...], environ: Mapping[str, str], source: str, lines: dict[tuple[str, ...], int]
+    value: Any,
+    path: tuple[str, ...],
+    environ: Mapping[str, str],
+    source: str,
+    lines: dict[tuple[str, ...], int],
 ) -> Any:
     if isinstance(value, dict):
-        return {k: _interpolate(v, (*path, str(k)), environ, source, lines) for k, v in value.items()}
+        return {
+            k: _interpolate(v, (*path, str(k)), environ, source, lines) for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_interpolate(v, (*path, str(i)), environ, source, lines) for i, v in enumerate(value)]
+        return [
+            _interpolate(v, (*path, str(i)), environ, source, lines) for i, v in enumerate(value)
+        ]
     if not isinstance(value, str):
         return value
 
@@ -174,7 +186,11 @@ def _plain(error: Any) -> str:
         return f"expected one of {expected}, got {given!r}"
     if kind.endswith("_parsing") or kind.endswith("_type"):
         return f"expected {_expected_name(kind)}, got {given!r}"
-    return f"{error['msg'].removeprefix('Value error, ')} (got {given!r})" if given is not None and not isinstance(given, dict) else error["msg"].removeprefix("Value error, ")
+    return (
+        f"{error['msg'].removeprefix('Value error, ')} (got {given!r})"
+        if given is not None and not isinstance(given, dict)
+        else error["msg"].removeprefix("Value error, ")
+    )
 
 
 def _expected_name(kind: str) -> str:
@@ -193,7 +209,10 @@ def _expected_name(kind: str) -> str:
 def _example(path: tuple[str, ...]) -> str | None:
     named = [p for p in path if not p.isdigit()]
     if len(named) >= 2 and named[0] == "data" and named[1] == "sources":
-        return EXAMPLES["data.sources"] + '   or   {usage: {url: "postgresql://${PGUSER}@localhost/crm", query: "select * from usage"}}'
+        return (
+            EXAMPLES["data.sources"]
+            + '   or   {usage: {url: "postgresql://${PGUSER}@localhost/crm", query: "select * from usage"}}'
+        )
     for cut in range(len(named), 0, -1):
         key = ".".join(named[:cut])
         if key in EXAMPLES:

@@ -46,7 +46,9 @@ def _fraction(value: object) -> object:
         try:
             return float(text)
         except ValueError:
-            raise ValueError(f"expected a percentage such as '10%' or a fraction such as 0.1, got {value!r}") from None
+            raise ValueError(
+                f"expected a percentage such as '10%' or a fraction such as 0.1, got {value!r}"
+            ) from None
     return value
 
 
@@ -169,13 +171,19 @@ class Charter(_Strict):
 
     @model_validator(mode="after")
     def _special_columns_differ(self) -> Charter:
-        roles = {"target": self.target, "data.entity": self.data.entity, "data.time": self.data.time}
+        roles = {
+            "target": self.target,
+            "data.entity": self.data.entity,
+            "data.time": self.data.time,
+        }
         seen: dict[str, str] = {}
         for role, column in roles.items():
             if column is None:
                 continue
             if column in seen:
-                raise ValueError(f"{role} and {seen[column]} both name column {column!r}; they must differ")
+                raise ValueError(
+                    f"{role} and {seen[column]} both name column {column!r}; they must differ"
+                )
             seen[column] = role
         if self.target in self.data.sensitive:
             raise ValueError(f"target {self.target!r} cannot also be a sensitive column")
