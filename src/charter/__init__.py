@@ -1,7 +1,7 @@
 """charter: from business problem to monitored production, with a gate at every phase.
 
-    >>> import charter
-    >>> result = charter.Project("charter.yaml").audit()  # doctest: +SKIP
+>>> import charter
+>>> result = charter.Project("charter.yaml").audit()  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -15,7 +15,15 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["CharterError", "ContractError", "DataSourceError", "Project", "SpecError", "UsageError", "__version__"]
+__all__ = [
+    "CharterError",
+    "ContractError",
+    "DataSourceError",
+    "Project",
+    "SpecError",
+    "UsageError",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -22,13 +22,21 @@ _VERDICT_STYLE = {
 }
 
 
-def render_questions(console: Console, questions: Sequence[Question], data_problem: str | None) -> None:
+def render_questions(
+    console: Console, questions: Sequence[Question], data_problem: str | None
+) -> None:
     if data_problem:
-        console.print(f"[yellow]The data could not be opened, so the target column was not checked:[/]\n  {escape(data_problem)}")
+        console.print(
+            f"[yellow]The data could not be opened, so the target column was not checked:[/]\n  {escape(data_problem)}"
+        )
     if not questions:
-        console.print("[bold green]Phase 1 complete:[/] every question the charter must answer is answered.")
+        console.print(
+            "[bold green]Phase 1 complete:[/] every question the charter must answer is answered."
+        )
         return
-    console.print(f"[bold]{len(questions)} question{'s' if len(questions) != 1 else ''} still open[/] before any model is built:\n")
+    console.print(
+        f"[bold]{len(questions)} question{'s' if len(questions) != 1 else ''} still open[/] before any model is built:\n"
+    )
     for question in questions:
         console.print(f"[bold red]✗[/] [bold]{escape(question.key)}[/]: {escape(question.ask)}")
         console.print(f"    why: {escape(question.why)}")
@@ -83,7 +91,10 @@ def render_validation(console: Console, report: ValidationReport, source: object
         table.add_column("examples (row: value)", ratio=2)
         for violation in report.violations:
             style = "bold red" if violation.level == "error" else "yellow"
-            examples = ", ".join(f"{e.row}: {e.value!r}" if e.value is not None else f"{e.row}: null" for e in violation.examples)
+            examples = ", ".join(
+                f"{e.row}: {e.value!r}" if e.value is not None else f"{e.row}: null"
+                for e in violation.examples
+            )
             table.add_row(
                 f"[{style}]{violation.level}[/]",
                 escape(violation.column),
@@ -94,6 +105,9 @@ def render_validation(console: Console, report: ValidationReport, source: object
             )
         console.print(table)
     if report.ok:
-        console.print("[bold green]The batch keeps the contract.[/]" + (" (see the warnings above)" if report.violations else ""))
+        console.print(
+            "[bold green]The batch keeps the contract.[/]"
+            + (" (see the warnings above)" if report.violations else "")
+        )
     else:
         console.print(f"[bold red]The batch breaks the contract[/] in {report.bad_rows:,} row(s).")

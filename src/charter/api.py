@@ -19,7 +19,10 @@ from charter.spec._draft import ColumnSummary, Draft, propose_targets
 
 __all__ = ["Project", "draft_from_data"]
 
-_SENSITIVE_HINTS = re.compile(r"(^|_)(gender|sex|race|ethnicity|age_band|age_group|religion|nationality|marital|disability)($|_)", re.I)
+_SENSITIVE_HINTS = re.compile(
+    r"(^|_)(gender|sex|race|ethnicity|age_band|age_group|religion|nationality|marital|disability)($|_)",
+    re.I,
+)
 _ENTITY_HINTS = re.compile(r"(^id$|_id$|^id_|identifier|uuid|key$)", re.I)
 
 
@@ -71,17 +74,23 @@ class Project:
         dataset = self.dataset()
         result = run_audit(self.charter, dataset, now=now, on_step=on_step)
         if write_contract_file and not self.contract_path.exists():
-            write_contract(infer_contract(self.charter, dataset, result.profile), self.contract_path)
+            write_contract(
+                infer_contract(self.charter, dataset, result.profile), self.contract_path
+            )
         return result
 
     def contract(self) -> DataContract:
         """The project's data contract (written by the first audit)."""
         if not self.contract_path.exists():
-            raise CharterError(f"{self.contract_path}: no data contract yet. Run `charter audit` first: it writes one from the data.")
+            raise CharterError(
+                f"{self.contract_path}: no data contract yet. Run `charter audit` first: it writes one from the data."
+            )
         return load_contract(self.contract_path)
 
 
-def draft_from_data(path: Path, *, project: str | None = None, target: str | None = None, task: str | None = None) -> Draft:
+def draft_from_data(
+    path: Path, *, project: str | None = None, target: str | None = None, task: str | None = None
+) -> Draft:
     """Read a data file and fill a charter draft with what the data suggests."""
     dataset = read_file(path)
     profile = profile_dataset(dataset)
@@ -92,16 +101,24 @@ def draft_from_data(path: Path, *, project: str | None = None, target: str | Non
             kind=c.kind,
             distinct=c.distinct,
             missing_share=c.missing_share,
-            unique=c.rows > 0 and c.missing == 0 and c.distinct >= 0.98 * c.rows and _exact_unique(dataset, c.name),
+            unique=c.rows > 0
+            and c.missing == 0
+            and c.distinct >= 0.98 * c.rows
+            and _exact_unique(dataset, c.name),
         )
         for c in profile.columns.values()
     ]
     candidates = propose_targets(columns)
     chosen = target or (candidates[0] if candidates else None)
     if chosen is not None and chosen not in profile.columns:
-        raise CharterError(f"--target {chosen!r} is not a column of {path}; columns are: {', '.join(profile.columns)}")
+        raise CharterError(
+            f"--target {chosen!r} is not a column of {path}; columns are: {', '.join(profile.columns)}"
+        )
     guessed_task = task or (guess_task(profile, chosen) if chosen else None)
-    entity = next((c.name for c in columns if c.unique and _ENTITY_HINTS.search(c.name) and c.name != chosen), None)
+    entity = next(
+        (c.name for c in columns if c.unique and _ENTITY_HINTS.search(c.name) and c.name != chosen),
+        None,
+    )
     temporal = [c.name for c in columns if c.kind == "temporal" and c.name != chosen]
     positive = None
     if chosen and guessed_task == "classification":

@@ -28,7 +28,9 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
-CharterOption = Annotated[Path, typer.Option("--charter", "-c", help="The charter file.", dir_okay=False)]
+CharterOption = Annotated[
+    Path, typer.Option("--charter", "-c", help="The charter file.", dir_okay=False)
+]
 
 
 def _console(*, stderr: bool = False) -> Console:
@@ -52,17 +54,31 @@ def _friendly(command: F) -> F:
 @app.command()
 @_friendly
 def init(
-    data: Annotated[Path | None, typer.Option("--data", help="A data file to start from (CSV, Parquet, JSON lines).")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="A data file to start from (CSV, Parquet, JSON lines)."),
+    ] = None,
     target: Annotated[str | None, typer.Option(help="The column to predict.")] = None,
-    task: Annotated[str | None, typer.Option(help="classification or regression (guessed from the target).")] = None,
-    project: Annotated[str | None, typer.Option(help="Project name (default: the data file's name).")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="classification or regression (guessed from the target).")
+    ] = None,
+    project: Annotated[
+        str | None, typer.Option(help="Project name (default: the data file's name).")
+    ] = None,
     owner: Annotated[str | None, typer.Option(help="Who in the business owns the outcome.")] = None,
     problem: Annotated[str | None, typer.Option(help="The question the model answers.")] = None,
-    decision: Annotated[str | None, typer.Option(help="What is done differently with each prediction.")] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the charter.")] = Path("charter.yaml"),
+    decision: Annotated[
+        str | None, typer.Option(help="What is done differently with each prediction.")
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the charter.")
+    ] = Path("charter.yaml"),
     force: Annotated[bool, typer.Option(help="Overwrite an existing charter.")] = False,
     interactive: Annotated[
-        bool | None, typer.Option("--interactive/--no-input", help="Ask the open questions (default: when on a terminal).")
+        bool | None,
+        typer.Option(
+            "--interactive/--no-input", help="Ask the open questions (default: when on a terminal)."
+        ),
     ] = None,
 ) -> None:
     """Write a charter.yaml; with --data, propose the target and task from the data and mark what a person must answer."""
@@ -73,7 +89,9 @@ def init(
     if task is not None and task not in {"classification", "regression"}:
         raise CharterError(f"--task must be 'classification' or 'regression', got {task!r}")
     if output.exists() and not force:
-        raise CharterError(f"{output} already exists; use --force to overwrite it, or -o to write elsewhere.")
+        raise CharterError(
+            f"{output} already exists; use --force to overwrite it, or -o to write elsewhere."
+        )
     if data is not None:
         draft = draft_from_data(data, project=project, target=target, task=task)
     else:
@@ -82,21 +100,27 @@ def init(
     if interactive is None:
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if data is not None:
-        console.print(f"Read {escape(str(data))}: {draft.rows:,} rows, {len(draft.columns)} columns.")
+        console.print(
+            f"Read {escape(str(data))}: {draft.rows:,} rows, {len(draft.columns)} columns."
+        )
         if draft.target_candidates:
             console.print(f"Target candidates: {escape(', '.join(draft.target_candidates))}")
     if interactive:
         _ask(console, draft)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(render_draft(draft), encoding="utf-8")
-    console.print(f"Wrote [bold]{escape(str(output))}[/]. Next: answer the lines marked QUESTION, then run [bold]charter check[/].")
+    console.print(
+        f"Wrote [bold]{escape(str(output))}[/]. Next: answer the lines marked QUESTION, then run [bold]charter check[/]."
+    )
 
 
 def _ask(console: Console, draft: Any) -> None:
     """Ask, on a terminal, the questions only a person can answer; an empty answer leaves it open."""
     console.print("[dim]Answer what you can; press Enter to leave a question open for later.[/]")
     if draft.target is None or draft.target_candidates:
-        answer = Prompt.ask("Which column is the outcome to predict?", default=draft.target or "", console=console)
+        answer = Prompt.ask(
+            "Which column is the outcome to predict?", default=draft.target or "", console=console
+        )
         draft.target = answer or draft.target
     if draft.task is None:
         draft.task = Prompt.ask("Task", choices=["classification", "regression"], console=console)
@@ -108,10 +132,26 @@ def _ask(console: Console, draft: Any) -> None:
         if not getattr(draft, field):
             setattr(draft, field, Prompt.ask(question, default="", console=console) or None)
     if not draft.baseline_rule:
-        draft.baseline_rule = Prompt.ask("How is it decided today? (an SQL condition over the columns)", default="", console=console) or None
+        draft.baseline_rule = (
+            Prompt.ask(
+                "How is it decided today? (an SQL condition over the columns)",
+                default="",
+                console=console,
+            )
+            or None
+        )
     if not draft.beat_baseline_by:
-        draft.beat_baseline_by = Prompt.ask("By how much must a model beat that? (e.g. 10%)", default="", console=console) or None
-    if draft.sensitive and not Confirm.ask(f"Audit these columns for bias: {', '.join(draft.sensitive)}?", default=True, console=console):
+        draft.beat_baseline_by = (
+            Prompt.ask(
+                "By how much must a model beat that? (e.g. 10%)", default="", console=console
+            )
+            or None
+        )
+    if draft.sensitive and not Confirm.ask(
+        f"Audit these columns for bias: {', '.join(draft.sensitive)}?",
+        default=True,
+        console=console,
+    ):
         draft.sensitive = []
 
 
@@ -132,9 +172,16 @@ def check(charter: CharterOption = Path("charter.yaml")) -> None:
 @_friendly
 def audit(
     charter: CharterOption = Path("charter.yaml"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON document.")] = False,
-    html: Annotated[Path | None, typer.Option(help="Where to write the HTML report (default: .charter/reports/).")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also show informational findings.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as one JSON document.")
+    ] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the HTML report (default: .charter/reports/)."),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also show informational findings.")
+    ] = False,
 ) -> None:
     """Audit the data's readiness: volume, quality, leakage, timeliness, bias. Exit 1 when NOT READY."""
     from charter._render import render_audit
@@ -149,7 +196,9 @@ def audit(
         result = project.audit(on_step=lambda step: status.update(f"Auditing: {step}…"))
     report = html or project.workspace / "reports" / f"audit-{result.started:%Y%m%dT%H%M%S}.html"
     write_audit_html(result, report)
-    (project.workspace / "reports" / "audit-latest.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+    (project.workspace / "reports" / "audit-latest.json").write_text(
+        json.dumps(result.to_dict(), indent=2), encoding="utf-8"
+    )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -157,7 +206,9 @@ def audit(
         render_audit(console, result, show_info=verbose)
         console.print(f"Report: {escape(str(report))}")
         if not had_contract:
-            console.print(f"Data contract written: {escape(str(project.contract_path))} (yours to edit; every new batch is checked against it)")
+            console.print(
+                f"Data contract written: {escape(str(project.contract_path))} (yours to edit; every new batch is checked against it)"
+            )
     if result.verdict == Verdict.NOT_READY:
         raise typer.Exit(1)
 
@@ -167,9 +218,16 @@ def audit(
 def validate(
     file: Annotated[Path, typer.Argument(help="The batch to check (CSV, Parquet, JSON lines).")],
     charter: CharterOption = Path("charter.yaml"),
-    contract: Annotated[Path | None, typer.Option(help="The contract (default: contract.yaml beside the charter).")] = None,
-    quarantine: Annotated[Path | None, typer.Option(help="Write the rows that break the contract here.")] = None,
-    passed: Annotated[Path | None, typer.Option(help="With --quarantine: where the good rows go (default: beside it).")] = None,
+    contract: Annotated[
+        Path | None, typer.Option(help="The contract (default: contract.yaml beside the charter).")
+    ] = None,
+    quarantine: Annotated[
+        Path | None, typer.Option(help="Write the rows that break the contract here.")
+    ] = None,
+    passed: Annotated[
+        Path | None,
+        typer.Option(help="With --quarantine: where the good rows go (default: beside it)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Check a batch against the data contract; exit 1 when any row breaks it."""
@@ -180,20 +238,26 @@ def validate(
 
     contract_path = contract or charter.resolve().parent / "contract.yaml"
     if not contract_path.exists():
-        raise CharterError(f"{contract_path}: no data contract. Run `charter audit` first (it writes one), or pass --contract.")
+        raise CharterError(
+            f"{contract_path}: no data contract. Run `charter audit` first (it writes one), or pass --contract."
+        )
     rules = load_contract(contract_path)
     batch = read_file(file)
     report = validate_batch(rules, batch)
     console = _console()
     if quarantine is not None:
-        good = passed or quarantine.with_name(f"{file.stem}.passed{quarantine.suffix or '.parquet'}")
+        good = passed or quarantine.with_name(
+            f"{file.stem}.passed{quarantine.suffix or '.parquet'}"
+        )
         split_batch(rules, batch, report, bad_path=quarantine, good_path=good)
     if as_json:
         typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
         render_validation(console, report, file)
         if quarantine is not None:
-            console.print(f"{report.bad_rows:,} row(s) quarantined to {escape(str(quarantine))}; {report.good_rows:,} passed on to {escape(str(good))}.")
+            console.print(
+                f"{report.bad_rows:,} row(s) quarantined to {escape(str(quarantine))}; {report.good_rows:,} passed on to {escape(str(good))}."
+            )
     if not report.ok:
         raise typer.Exit(1)
 
@@ -201,7 +265,12 @@ def validate(
 @app.command()
 @_friendly
 def demo(
-    folder: Annotated[Path | None, typer.Option("--dir", help="Where to build the demo project (default: a new temporary folder).")] = None,
+    folder: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir", help="Where to build the demo project (default: a new temporary folder)."
+        ),
+    ] = None,
 ) -> None:
     """Run every phase built so far on generated churn data, in a temporary folder."""
     from charter._render import render_audit, render_questions, render_validation
@@ -236,7 +305,9 @@ def demo(
     render_validation(console, checked, batch_file)
     bad, good = where / "data" / "quarantine.csv", where / "data" / "new_batch.passed.parquet"
     split_batch(rules, batch, checked, bad_path=bad, good_path=good)
-    console.print(f"{checked.bad_rows:,} row(s) quarantined to {escape(str(bad))}; {checked.good_rows:,} passed on.")
+    console.print(
+        f"{checked.bad_rows:,} row(s) quarantined to {escape(str(bad))}; {checked.good_rows:,} passed on."
+    )
     console.rule()
     console.print(f"[bold]Readiness report:[/] {escape(str(report))}")
 

@@ -49,32 +49,62 @@ def write_demo_project(folder: Path, *, customers: int = 20_000, seed: int = 7) 
     data = folder / "data"
     data.mkdir(parents=True, exist_ok=True)
     table = _customers(rng, customers)
-    customer_columns = ["customer_id", "signup_date", "gender", "age_band", "region", "region_code",
-                        "contract", "payment_method", "tenure_months", "monthly_charges", "total_charges"]
-    usage_columns = ["customer_id", "snapshot_date", "minutes_used", "data_gb", "support_calls",
-                     "logins_last_month", "account_closed_date", "churned"]
+    customer_columns = [
+        "customer_id",
+        "signup_date",
+        "gender",
+        "age_band",
+        "region",
+        "region_code",
+        "contract",
+        "payment_method",
+        "tenure_months",
+        "monthly_charges",
+        "total_charges",
+    ]
+    usage_columns = [
+        "customer_id",
+        "snapshot_date",
+        "minutes_used",
+        "data_gb",
+        "support_calls",
+        "logins_last_month",
+        "account_closed_date",
+        "churned",
+    ]
     base = table.select(customer_columns)
     duplicated = base.take(rng.choice(customers, size=customers // 100, replace=False))
     pq.write_table(pa.concat_tables([base, duplicated]), data / "customers.parquet")
     pacsv.write_csv(table.select(usage_columns), data / "usage.csv")
     batch = _customers(np.random.default_rng(seed + 1), 2_000, first_id=customers + 1, month=13)
-    _spoil(batch, np.random.default_rng(seed + 2)).to_pandas().to_csv(data / "new_batch.csv", index=False)
+    _spoil(batch, np.random.default_rng(seed + 2)).to_pandas().to_csv(
+        data / "new_batch.csv", index=False
+    )
     charter = folder / "charter.yaml"
     charter.write_text(DEMO_CHARTER, encoding="utf-8")
     return charter
 
 
-def _customers(rng: np.random.Generator, n: int, *, first_id: int = 1, month: int | None = None) -> pa.Table:
+def _customers(
+    rng: np.random.Generator, n: int, *, first_id: int = 1, month: int | None = None
+) -> pa.Table:
     ids = np.arange(first_id, first_id + n)
     months = np.full(n, month) if month is not None else rng.integers(1, 13, n)
-    snapshot = np.array([np.datetime64(f"2025-{m:02d}-01") if m <= 12 else np.datetime64("2026-01-01") for m in months])
+    snapshot = np.array(
+        [
+            np.datetime64(f"2025-{m:02d}-01") if m <= 12 else np.datetime64("2026-01-01")
+            for m in months
+        ]
+    )
     tenure = rng.gamma(2.0, 14.0, n).astype(int)
     signup = snapshot - (tenure * 30).astype("timedelta64[D]")
     contract = rng.choice(["monthly", "annual", "two_year"], n, p=[0.55, 0.3, 0.15])
     region = rng.choice(["North", "South", "East", "West"], n, p=[0.3, 0.3, 0.25, 0.15])
     region_code = np.vectorize({"North": "N", "South": "S", "East": "E", "West": "W"}.get)(region)
     gender = rng.choice(["female", "male"], n)
-    age_band = rng.choice(["18-29", "30-44", "45-64", "65-79", "80+"], n, p=[0.25, 0.33, 0.3, 0.118, 0.002])
+    age_band = rng.choice(
+        ["18-29", "30-44", "45-64", "65-79", "80+"], n, p=[0.25, 0.33, 0.3, 0.118, 0.002]
+    )
     payment = rng.choice(["card", "bank_transfer", "invoice"], n, p=[0.5, 0.35, 0.15])
     charges = np.round(rng.normal(65, 20, n).clip(15, 150), 2)
     support_calls = rng.poisson(1.2, n)
@@ -82,11 +112,20 @@ def _customers(rng: np.random.Generator, n: int, *, first_id: int = 1, month: in
     data_gb = np.round(rng.gamma(2.0, 3.0, n), 2)
     logins = rng.poisson(12, n)
     logit = (
-        -2.2 + 1.3 * (contract == "monthly") - 0.03 * np.minimum(tenure, 60) + 0.35 * support_calls
-        + 0.012 * (charges - 65) - 0.04 * (logins - 12) + 0.3 * (payment == "invoice")
+        -2.2
+        + 1.3 * (contract == "monthly")
+        - 0.03 * np.minimum(tenure, 60)
+        + 0.35 * support_calls
+        + 0.012 * (charges - 65)
+        - 0.04 * (logins - 12)
+        + 0.3 * (payment == "invoice")
     )
     churned = rng.random(n) < 1 / (1 + np.exp(-logit))
-    closed = np.where(churned & (rng.random(n) < 0.9), snapshot + rng.integers(5, 40, n).astype("timedelta64[D]"), np.datetime64("NaT"))
+    closed = np.where(
+        churned & (rng.random(n) < 0.9),
+        snapshot + rng.integers(5, 40, n).astype("timedelta64[D]"),
+        np.datetime64("NaT"),
+    )
     # Realistic flaws: spellings that differ by case and spaces, an unknown tenure coded as -1,
     # and total charges exported as text with blanks for new customers.
     spelled = contract.astype(object)
@@ -95,26 +134,28 @@ def _customers(rng: np.random.Generator, n: int, *, first_id: int = 1, month: in
     tenure_recorded = np.where(rng.random(n) < 0.03, -1, tenure)
     total = np.round(charges * np.maximum(tenure, 0), 2).astype(str).astype(object)
     total[(tenure < 1) | (rng.random(n) < 0.01)] = " "
-    return pa.table({
-        "customer_id": ids,
-        "snapshot_date": pa.array(snapshot.astype("datetime64[D]")),
-        "signup_date": pa.array(signup.astype("datetime64[D]")),
-        "gender": gender,
-        "age_band": age_band,
-        "region": region,
-        "region_code": region_code,
-        "contract": pa.array(spelled, pa.string()),
-        "payment_method": payment,
-        "tenure_months": tenure_recorded,
-        "monthly_charges": charges,
-        "total_charges": pa.array(total, pa.string()),
-        "minutes_used": minutes,
-        "data_gb": data_gb,
-        "support_calls": support_calls,
-        "logins_last_month": logins,
-        "account_closed_date": pa.array(closed.astype("datetime64[D]")),
-        "churned": np.where(churned, "yes", "no"),
-    })
+    return pa.table(
+        {
+            "customer_id": ids,
+            "snapshot_date": pa.array(snapshot.astype("datetime64[D]")),
+            "signup_date": pa.array(signup.astype("datetime64[D]")),
+            "gender": gender,
+            "age_band": age_band,
+            "region": region,
+            "region_code": region_code,
+            "contract": pa.array(spelled, pa.string()),
+            "payment_method": payment,
+            "tenure_months": tenure_recorded,
+            "monthly_charges": charges,
+            "total_charges": pa.array(total, pa.string()),
+            "minutes_used": minutes,
+            "data_gb": data_gb,
+            "support_calls": support_calls,
+            "logins_last_month": logins,
+            "account_closed_date": pa.array(closed.astype("datetime64[D]")),
+            "churned": np.where(churned, "yes", "no"),
+        }
+    )
 
 
 def _spoil(batch: pa.Table, rng: np.random.Generator) -> pa.Table:

@@ -53,13 +53,34 @@ def test_top_values_are_ranked_by_count():
 
 
 def test_kinds_of_duckdb_types():
-    assert [kind_of(t) for t in ("BIGINT", "DOUBLE", "DECIMAL(10,2)", "VARCHAR", "BOOLEAN", "DATE", "TIMESTAMP WITH TIME ZONE", "BLOB")] == [
-        "numeric", "numeric", "numeric", "categorical", "boolean", "temporal", "temporal", "other",
+    assert [
+        kind_of(t)
+        for t in (
+            "BIGINT",
+            "DOUBLE",
+            "DECIMAL(10,2)",
+            "VARCHAR",
+            "BOOLEAN",
+            "DATE",
+            "TIMESTAMP WITH TIME ZONE",
+            "BLOB",
+        )
+    ] == [
+        "numeric",
+        "numeric",
+        "numeric",
+        "categorical",
+        "boolean",
+        "temporal",
+        "temporal",
+        "other",
     ]
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False)), min_size=1, max_size=200))
+@given(
+    st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False)), min_size=1, max_size=200)
+)
 def test_histogram_counts_every_present_value_once(values):
     column = profile(x=pa.array(values, pa.float64()))["x"]
     present = [v for v in values if v is not None]

@@ -59,14 +59,18 @@ def test_init_refuses_to_overwrite(tmp_path):
 
 
 def test_init_from_data_proposes_target_task_and_entity(tmp_path):
-    table = pa.table({
-        "customer_id": list(range(1, 201)),
-        "tenure": [i % 40 for i in range(200)],
-        "gender": ["f", "m"] * 100,
-        "churned": ["yes" if i % 5 == 0 else "no" for i in range(200)],
-    })
+    table = pa.table(
+        {
+            "customer_id": list(range(1, 201)),
+            "tenure": [i % 40 for i in range(200)],
+            "gender": ["f", "m"] * 100,
+            "churned": ["yes" if i % 5 == 0 else "no" for i in range(200)],
+        }
+    )
     pacsv.write_csv(table, tmp_path / "customers.csv")
-    result = run("init", "--data", "customers.csv", "--owner", "Retention team", "--no-input", cwd=tmp_path)
+    result = run(
+        "init", "--data", "customers.csv", "--owner", "Retention team", "--no-input", cwd=tmp_path
+    )
     assert result.exit_code == 0, result.output
     text = (tmp_path / "charter.yaml").read_text()
     assert 'target: "churned"' in text
@@ -77,7 +81,11 @@ def test_init_from_data_proposes_target_task_and_entity(tmp_path):
     assert 'owner: "Retention team"' in text
     assert "decision:   # QUESTION" in text
     checked = run("check", cwd=tmp_path)
-    assert checked.exit_code == 1 and "decision" in checked.output and "owner" not in checked.output.split("open")[1].split("why")[0]
+    assert (
+        checked.exit_code == 1
+        and "decision" in checked.output
+        and "owner" not in checked.output.split("open")[1].split("why")[0]
+    )
 
 
 def test_init_with_an_unknown_target_names_the_columns(tmp_path):
@@ -101,14 +109,18 @@ def test_missing_charter_is_a_clear_error(tmp_path):
 
 
 def test_invalid_charter_points_at_the_line(tmp_path):
-    (tmp_path / "charter.yaml").write_text("project: p\ntarget: y\ndata: {sources: {a: a.csv}}\ntask: forecast\n")
+    (tmp_path / "charter.yaml").write_text(
+        "project: p\ntarget: y\ndata: {sources: {a: a.csv}}\ntask: forecast\n"
+    )
     result = run("audit", cwd=tmp_path)
     assert result.exit_code == 2
     assert "charter.yaml:4: task: expected one of" in result.output
 
 
 def test_audit_of_a_missing_file_names_the_source(tmp_path):
-    (tmp_path / "charter.yaml").write_text("project: p\ntarget: y\ndata: {sources: {sales: data/sales.csv}}\n")
+    (tmp_path / "charter.yaml").write_text(
+        "project: p\ntarget: y\ndata: {sources: {sales: data/sales.csv}}\n"
+    )
     result = run("audit", cwd=tmp_path)
     assert result.exit_code == 2
     assert "sales" in result.output and "sales.csv" in result.output
@@ -119,15 +131,37 @@ def test_audit_json_follows_the_documented_schema(demo_project):
     result = run("audit", "--charter", str(demo_project), "--json")
     document = json.loads(result.stdout)
     assert result.exit_code == (1 if document["verdict"] == "NOT READY" else 0)
-    assert set(document) >= {"verdict", "findings", "rows", "columns", "counts", "sources", "schema_version"}
+    assert set(document) >= {
+        "verdict",
+        "findings",
+        "rows",
+        "columns",
+        "counts",
+        "sources",
+        "schema_version",
+    }
     assert document["verdict"] in {"READY", "READY WITH WARNINGS", "NOT READY"}
     for finding in document["findings"]:
-        assert set(finding) == {"check", "severity", "columns", "message", "recommendation", "evidence"}
+        assert set(finding) == {
+            "check",
+            "severity",
+            "columns",
+            "message",
+            "recommendation",
+            "evidence",
+        }
         assert finding["severity"] in {"error", "warning", "info"}
     checks = {f["check"] for f in document["findings"]}
     # the demo data's deliberate flaws are all found
-    for expected in ("quality.duplicate_rows", "quality.sentinel", "quality.type_as_text", "quality.spelling",
-                     "quality.reencoding", "leakage.future_timestamp", "bias.small_group"):
+    for expected in (
+        "quality.duplicate_rows",
+        "quality.sentinel",
+        "quality.type_as_text",
+        "quality.spelling",
+        "quality.reencoding",
+        "leakage.future_timestamp",
+        "bias.small_group",
+    ):
         assert expected in checks, f"{expected} not found in {sorted(checks)}"
     assert (demo_project.parent / "contract.yaml").exists()
     assert (demo_project.parent / ".charter" / "reports" / "audit-latest.json").exists()
@@ -136,7 +170,10 @@ def test_audit_json_follows_the_documented_schema(demo_project):
 def test_audit_writes_the_html_report_where_asked(demo_project, tmp_path):
     report = tmp_path / "report.html"
     result = run("audit", "--charter", str(demo_project), "--html", str(report))
-    assert f"Report: {report}" in re.sub(r"\s+", " ", result.output).replace(" ", " ") or report.exists()
+    assert (
+        f"Report: {report}" in re.sub(r"\s+", " ", result.output).replace(" ", " ")
+        or report.exists()
+    )
     assert report.exists() and "<html" in report.read_text()
 
 
@@ -145,7 +182,17 @@ def test_validate_quarantines_bad_rows_and_loses_none(demo_project, tmp_path):
     run("audit", "--charter", str(demo_project), "--json")  # writes the contract on first run
     bad, good = tmp_path / "bad.csv", tmp_path / "good.parquet"
     batch = folder / "data" / "new_batch.csv"
-    result = run("validate", str(batch), "--charter", str(demo_project), "--quarantine", str(bad), "--passed", str(good), "--json")
+    result = run(
+        "validate",
+        str(batch),
+        "--charter",
+        str(demo_project),
+        "--quarantine",
+        str(bad),
+        "--passed",
+        str(good),
+        "--json",
+    )
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     import duckdb

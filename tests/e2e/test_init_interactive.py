@@ -34,13 +34,23 @@ def _read_until(fd: int, text: str, timeout: float = 60) -> str:
 
 def test_interactive_init_asks_and_records_answers(tmp_path: Path):
     pacsv.write_csv(
-        pa.table({"id": list(range(100)), "plan": ["a", "b"] * 50, "churned": ["yes", "no", "no", "no"] * 25}),
+        pa.table(
+            {
+                "id": list(range(100)),
+                "plan": ["a", "b"] * 50,
+                "churned": ["yes", "no", "no", "no"] * 25,
+            }
+        ),
         tmp_path / "customers.csv",
     )
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "charter", "init", "--data", "customers.csv"],
-        cwd=tmp_path, stdin=terminal, stdout=terminal, stderr=terminal, close_fds=True,
+        cwd=tmp_path,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        close_fds=True,
         env={**os.environ, "COLUMNS": "120", "TERM": "dumb"},
     )
     os.close(terminal)

@@ -71,7 +71,10 @@ def test_environment_default_is_used_when_variable_is_unset():
 
 
 def test_wrong_type_names_key_line_expected_and_example():
-    text = MINIMAL + "success:\n  value: {true_positive: lots, false_positive: 1, false_negative: 0, true_negative: 0}\n"
+    text = (
+        MINIMAL
+        + "success:\n  value: {true_positive: lots, false_positive: 1, false_negative: 0, true_negative: 0}\n"
+    )
     with pytest.raises(SpecError) as error:
         parse_charter(text, source="charter.yaml")
     message = str(error.value)
@@ -90,12 +93,16 @@ def test_missing_required_key_is_reported():
 
 
 def test_bad_choice_lists_allowed_values():
-    with pytest.raises(SpecError, match=r"task: expected one of 'classification' or 'regression', got 'forecast'"):
+    with pytest.raises(
+        SpecError, match=r"task: expected one of 'classification' or 'regression', got 'forecast'"
+    ):
         parse_charter(MINIMAL + "task: forecast\n")
 
 
 def test_invalid_yaml_names_the_line():
-    with pytest.raises(SpecError, match=r"charter.yaml:3: not valid YAML: .*flow sequence that starts on line 2"):
+    with pytest.raises(
+        SpecError, match=r"charter.yaml:3: not valid YAML: .*flow sequence that starts on line 2"
+    ):
         parse_charter("project: a\ntarget: [unclosed\n")
 
 
@@ -120,4 +127,15 @@ def test_a_mapping_is_required(tmp_path):
 def test_percent_and_fraction_forms_agree(percent):
     as_percent = parse_charter(MINIMAL + f"success: {{beat_baseline_by: '{percent}%'}}\n")
     as_fraction = parse_charter(MINIMAL + f"success: {{beat_baseline_by: {percent / 100!r}}}\n")
-    assert as_percent.success.beat_baseline_by == pytest.approx(as_fraction.success.beat_baseline_by)
+    assert as_percent.success.beat_baseline_by == pytest.approx(
+        as_fraction.success.beat_baseline_by
+    )
+
+
+def test_misspelt_key_gets_a_suggestion_and_problems_come_in_line_order():
+    text = "project: a\ntarget: y\ndata: {sources: {a: a.csv}, entiti: x}\ntsk: c\n"
+    with pytest.raises(SpecError) as error:
+        parse_charter(text)
+    message = str(error.value)
+    assert "charter.yaml:3: data.entiti: is not a charter key (did you mean 'entity'?)" in message
+    assert message.index("data.entiti") < message.index("tsk: is not")

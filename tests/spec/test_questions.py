@@ -30,21 +30,33 @@ def test_each_missing_answer_is_a_question_with_a_reason():
     bare = "project: churn\ntarget: churned\ndata: {sources: {c: c.csv}}\n"
     questions = unanswered(parse_charter(bare), ["tenure"])
     assert [q.key for q in questions] == [
-        "owner", "problem", "decision", "success.value", "baseline.rule",
-        "success.beat_baseline_by", "task", "target",
+        "owner",
+        "problem",
+        "decision",
+        "success.value",
+        "baseline.rule",
+        "success.beat_baseline_by",
+        "task",
+        "target",
     ]
     assert all(q.why.endswith(".") and q.example for q in questions)
 
 
 def test_net_value_metric_still_needs_outcome_values():
-    text = COMPLETE.replace("  value: {true_positive: 300, false_positive: -50, false_negative: 0, true_negative: 0}\n", "  metric: net_value\n")
+    text = COMPLETE.replace(
+        "  value: {true_positive: 300, false_positive: -50, false_negative: 0, true_negative: 0}\n",
+        "  metric: net_value\n",
+    )
     assert keys(text) == ["success.value"]
     assert keys(text.replace("net_value", "roc_auc")) == []
 
 
 def test_regression_asks_for_the_cost_of_error():
     text = COMPLETE.replace("task: classification", "task: regression")
-    text = text.replace("  value: {true_positive: 300, false_positive: -50, false_negative: 0, true_negative: 0}\n", "")
+    text = text.replace(
+        "  value: {true_positive: 300, false_positive: -50, false_negative: 0, true_negative: 0}\n",
+        "",
+    )
     assert keys(text) == ["success.error_cost_per_unit"]
     assert keys(text.replace("success:\n", "success:\n  error_cost_per_unit: 2\n")) == []
 
@@ -64,15 +76,32 @@ def column(name, kind="numeric", distinct=100, unique=False, missing=0.0):
 
 
 def test_target_candidates_prefer_outcome_names_and_binary_columns():
-    columns = [column("customer_id", unique=True), column("age"), column("plan", "categorical", 2), column("churned", "categorical", 2)]
+    columns = [
+        column("customer_id", unique=True),
+        column("age"),
+        column("plan", "categorical", 2),
+        column("churned", "categorical", 2),
+    ]
     assert propose_targets(columns)[:2] == ["churned", "plan"]
 
 
 def test_draft_round_trips_and_marks_open_questions():
-    draft = Draft(project="churn", data_path="data/c.csv", target="churned", task="classification", owner="Retention")
+    draft = Draft(
+        project="churn",
+        data_path="data/c.csv",
+        target="churned",
+        task="classification",
+        owner="Retention",
+    )
     text = render_draft(draft)
     charter = parse_charter(text)
     assert charter.owner == "Retention" and charter.target == "churned"
-    assert "owner: \"Retention\"\n" in text
+    assert 'owner: "Retention"\n' in text
     assert "decision:   # QUESTION:" in text
-    assert [q.key for q in unanswered(charter)] == ["problem", "decision", "success.value", "baseline.rule", "success.beat_baseline_by"]
+    assert [q.key for q in unanswered(charter)] == [
+        "problem",
+        "decision",
+        "success.value",
+        "baseline.rule",
+        "success.beat_baseline_by",
+    ]

@@ -53,6 +53,8 @@ def guess_task(profile: DatasetProfile, target: str) -> Literal["classification"
     if column is None or column.kind in {"categorical", "boolean", "other"}:
         return "classification"
     if column.kind == "numeric" and column.distinct <= 10:
-        whole = all(float(v).is_integer() for v, _ in column.top_values) if column.top_values else True
+        whole = (
+            all(float(v).is_integer() for v, _ in column.top_values) if column.top_values else True
+        )
         return "classification" if whole else "regression"
     return "regression"

@@ -14,7 +14,20 @@ __all__ = ["PLACEHOLDERS", "ColumnProfile", "DatasetProfile", "Kind", "kind_of",
 
 Kind = Literal["numeric", "boolean", "temporal", "categorical", "other"]
 
-PLACEHOLDERS = ("", "?", "na", "n/a", "nan", "null", "none", "-", "--", "missing", "unknown", "#n/a")
+PLACEHOLDERS = (
+    "",
+    "?",
+    "na",
+    "n/a",
+    "nan",
+    "null",
+    "none",
+    "-",
+    "--",
+    "missing",
+    "unknown",
+    "#n/a",
+)
 """Strings (compared trimmed and lower-cased) that stand for a missing value."""
 
 _TOP_VALUES = 20
@@ -40,7 +53,9 @@ class ColumnProfile:
     placeholders: int = 0  # string values that mean missing (see PLACEHOLDERS)
     numeric_text: int = 0  # non-placeholder strings that parse as numbers
     temporal_text: int = 0  # non-placeholder strings that parse as dates or timestamps
-    top_values: tuple[tuple[Any, int], ...] = ()  # most frequent values with counts (-1: count unknown)
+    top_values: tuple[
+        tuple[Any, int], ...
+    ] = ()  # most frequent values with counts (-1: count unknown)
     value_counts: tuple[tuple[Any, int], ...] | None = None  # every value with its count, when few
     histogram: tuple[tuple[float, float, int], ...] = ()  # (left edge, right edge, count)
 
@@ -66,8 +81,20 @@ def kind_of(dtype: str) -> Kind:
         return "boolean"
     if upper.startswith(("DATE", "TIMESTAMP", "TIME")):
         return "temporal"
-    if upper in {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-                 "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL"} or upper.startswith("DECIMAL"):
+    if upper in {
+        "TINYINT",
+        "SMALLINT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+        "FLOAT",
+        "DOUBLE",
+        "REAL",
+    } or upper.startswith("DECIMAL"):
         return "numeric"
     if upper == "VARCHAR" or upper.startswith("ENUM"):
         return "categorical"
@@ -132,12 +159,18 @@ def _first_pass(dataset: Dataset, kinds: dict[str, Kind]) -> dict[str, Any]:
     for (column, stat), value in zip(layout, row[1:], strict=True):
         stats = result.setdefault(column, {})
         if stat == "quantiles":
-            value = {k: v for k, v in zip(("q01", "q25", "q50", "q75", "q99"), value or (), strict=False) if v is not None}
+            value = {
+                k: v
+                for k, v in zip(("q01", "q25", "q50", "q75", "q99"), value or (), strict=False)
+                if v is not None
+            }
         stats[stat] = value
     return result
 
 
-def _second_pass(dataset: Dataset, kinds: dict[str, Kind], first: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _second_pass(
+    dataset: Dataset, kinds: dict[str, Kind], first: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
     expressions: list[str] = []
     layout: list[tuple[str, str, Any]] = []
     for name, kind in kinds.items():
@@ -173,9 +206,12 @@ def _second_pass(dataset: Dataset, kinds: dict[str, Kind], first: dict[str, Any]
         if what == "histogram":
             low, width = extra
             counts = dict(value or {})
-            result[name] = {"histogram": tuple(
-                (low + i * width, low + (i + 1) * width, int(counts.get(i, 0))) for i in range(_BINS)
-            )}
+            result[name] = {
+                "histogram": tuple(
+                    (low + i * width, low + (i + 1) * width, int(counts.get(i, 0)))
+                    for i in range(_BINS)
+                )
+            }
         elif what == "constant":
             result[name] = {"histogram": ((extra, extra, int(value)),)}
         elif what == "top":
@@ -222,7 +258,9 @@ def _text_statistics_of_counts(
     relation = dataset.connection.from_arrow(table)
     rows = relation.query("counts", f"SELECT name, {sums} FROM counts GROUP BY name").fetchall()
     for name, *totals in rows:
-        result[name].update({stat: int(total or 0) for stat, total in zip(statistics, totals, strict=True)})
+        result[name].update(
+            {stat: int(total or 0) for stat, total in zip(statistics, totals, strict=True)}
+        )
 
 
 def _finite(value: Any) -> float | None:

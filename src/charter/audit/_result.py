@@ -44,7 +44,8 @@ class AuditResult:
             "rows": self.profile.rows,
             "columns": len(self.profile.columns),
             "counts": {
-                s: sum(1 for f in self.findings if f.severity == s) for s in ("error", "warning", "info")
+                s: sum(1 for f in self.findings if f.severity == s)
+                for s in ("error", "warning", "info")
             },
             "findings": [f.to_dict() for f in self.findings],
             "sources": [

@@ -53,7 +53,9 @@ def run_audit(
     step = on_step or (lambda _: None)
     step("profile")
     profile = profile_dataset(dataset)
-    context = AuditContext(charter=charter, dataset=dataset, profile=profile, now=started, seed=seed)
+    context = AuditContext(
+        charter=charter, dataset=dataset, profile=profile, now=started, seed=seed
+    )
     findings: list[Finding] = []
     for name, check in CHECKS:
         step(name)

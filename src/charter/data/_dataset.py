@@ -34,7 +34,9 @@ class Dataset:
     Statistics run as SQL on the connection; models take a sample with `to_arrow`.
     """
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, sources: Sequence[SourceInfo]) -> None:
+    def __init__(
+        self, connection: duckdb.DuckDBPyConnection, sources: Sequence[SourceInfo]
+    ) -> None:
         self.connection = connection
         self.sources = {s.name: s for s in sources}
         described = connection.execute(f"DESCRIBE {DATASET}").fetchall()
@@ -48,7 +50,9 @@ class Dataset:
         connection.register(f"_{name}_arrow", table)
         connection.execute(f'CREATE VIEW "{name}" AS SELECT * FROM "_{name}_arrow"')
         connection.execute(f'CREATE VIEW {DATASET} AS SELECT * FROM "{name}"')
-        info = SourceInfo(name, "memory", "<in memory>", table.num_rows, _describe(connection, name))
+        info = SourceInfo(
+            name, "memory", "<in memory>", table.num_rows, _describe(connection, name)
+        )
         return cls(connection, [info])
 
     @property

@@ -37,7 +37,7 @@ __all__ = ["render_audit_html", "write_audit_html"]
 MAX_DISTRIBUTIONS = 60
 """Columns drawn in the distributions grid; wider data lists the rest in the column table only."""
 
-_METRIC_NAMES = {"roc_auc": "ROC AUC", "r2": "R²", "pr_auc": "PR AUC", "accuracy": "accuracy"}
+_METRIC_NAMES = {"roc_auc": "ROC AUC", "r2": "R²", "pr_auc": "PR AUC"}
 
 _SEVERITY_TITLES = {
     Severity.ERROR: "Blocking problems",
@@ -118,7 +118,6 @@ def _context(result: AuditResult) -> dict[str, Any]:
         "version": __version__,
         "verdict_class": _verdict_class(result.verdict),
         "explanation": _explanation(result.verdict, counts["error"], counts["warning"]),
-        "counts": counts,
         "rows": number(result.profile.rows),
         "column_count": number(len(columns)),
         "started": _when(result.started),

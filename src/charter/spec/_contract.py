@@ -436,7 +436,7 @@ _EXAMPLES = {
 def _describe(exc: ValidationError, source: str, lines: Mapping[tuple[str, ...], int]) -> str:
     problems: list[str] = []
     for error in exc.errors():
-        path = tuple(str(part) for part in error["loc"] if not _is_union_branch(part))
+        path = tuple(str(part) for part in error["loc"])
         key = ".".join(path) or "(top level)"
         where = source
         for cut in range(len(path), -1, -1):
@@ -453,10 +453,6 @@ def _describe(exc: ValidationError, source: str, lines: Mapping[tuple[str, ...],
     return f"{source}: the data contract has {len(unique)} problem{plural}:\n  " + "\n  ".join(
         unique
     )
-
-
-def _is_union_branch(part: object) -> bool:
-    return part in {"int", "float"}
 
 
 def _plain(error: Any) -> str:

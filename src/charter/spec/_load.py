@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -9,13 +10,24 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from charter.errors import SpecError
-from charter.spec._model import Charter
+from charter.spec._model import Charter, DatabaseSource, FileSource
 
 __all__ = ["EXAMPLES", "load_charter", "parse_charter", "yaml_lines"]
 
+
+def _submodels(model: type[BaseModel]) -> list[type[BaseModel]]:
+    found: list[type[BaseModel]] = []
+    for field in model.model_fields.values():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found += [annotation, *_submodels(annotation)]
+    return found
+
+_MODELS: list[type[BaseModel]] = [Charter, DatabaseSource, FileSource, *_submodels(Charter)]
+_KNOWN_KEYS = sorted({name for model in _MODELS for name in model.model_fields})
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 EXAMPLES: dict[str, str] = {
@@ -149,15 +161,21 @@ def _interpolate(
     return _VAR.sub(substitute, value)
 
 
-def _where(source: str, lines: dict[tuple[str, ...], int], path: tuple[str, ...]) -> str:
+def _line(lines: dict[tuple[str, ...], int], path: tuple[str, ...]) -> int:
+    """The line of the deepest part of `path` present in the file (0 when none is)."""
     for cut in range(len(path), -1, -1):
         if path[:cut] in lines:
-            return f"{source}:{lines[path[:cut]]}"
-    return source
+            return lines[path[:cut]]
+    return 0
+
+
+def _where(source: str, lines: dict[tuple[str, ...], int], path: tuple[str, ...]) -> str:
+    line = _line(lines, path)
+    return f"{source}:{line}" if line else source
 
 
 def _describe(exc: ValidationError, source: str, lines: dict[tuple[str, ...], int]) -> str:
-    problems = []
+    problems: dict[str, int] = {}
     for error in exc.errors():
         path = tuple(str(p) for p in error["loc"] if not _is_union_tag(p))
         key = ".".join(path) or "(top level)"
@@ -166,9 +184,10 @@ def _describe(exc: ValidationError, source: str, lines: dict[tuple[str, ...], in
         text = f"{_where(source, lines, path)}: {key}: {message}"
         if example:
             text += f"\n    example: {example}"
-        problems.append(text)
-    head = f"{source}: the charter has {len(problems)} problem{'s' if len(problems) != 1 else ''}:"
-    return head + "\n  " + "\n  ".join(dict.fromkeys(problems))
+        problems.setdefault(text, _line(lines, path))
+    ordered = sorted(problems, key=problems.__getitem__)
+    head = f"{source}: the charter has {len(ordered)} problem{'s' if len(ordered) != 1 else ''}:"
+    return head + "\n  " + "\n  ".join(ordered)
 
 
 def _is_union_tag(part: object) -> bool:
@@ -180,11 +199,14 @@ def _plain(error: Any) -> str:
     if kind == "missing":
         return "is required but missing"
     if kind == "extra_forbidden":
-        return "is not a charter key (check the spelling; allowed keys are listed in the README)"
+        key = str(error["loc"][-1])
+        close = difflib.get_close_matches(key, _KNOWN_KEYS, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'?" if close else "the keys are listed in the README"
+        return f"is not a charter key ({hint})"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
         return f"expected one of {expected}, got {given!r}"
-    if kind.endswith("_parsing") or kind.endswith("_type"):
+    if kind.endswith(("_parsing", "_type")):
         return f"expected {_expected_name(kind)}, got {given!r}"
     return (
         f"{error['msg'].removeprefix('Value error, ')} (got {given!r})"
