@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.prompt import Confirm, Prompt
 
+from charter._atomic import write_text_atomic
 from charter.errors import CharterError
 
 __all__ = ["app", "main"]
@@ -107,8 +108,7 @@ def init(
             console.print(f"Target candidates: {escape(', '.join(draft.target_candidates))}")
     if interactive:
         _ask(console, draft)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render_draft(draft), encoding="utf-8")
+    write_text_atomic(output, render_draft(draft))
     console.print(
         f"Wrote [bold]{escape(str(output))}[/]. Next: answer the lines marked QUESTION, then run [bold]charter check[/]."
     )
@@ -196,8 +196,8 @@ def audit(
         result = project.audit(on_step=lambda step: status.update(f"Auditing: {step}…"))
     report = html or project.workspace / "reports" / f"audit-{result.started:%Y%m%dT%H%M%S}.html"
     write_audit_html(result, report)
-    (project.workspace / "reports" / "audit-latest.json").write_text(
-        json.dumps(result.to_dict(), indent=2), encoding="utf-8"
+    write_text_atomic(
+        project.workspace / "reports" / "audit-latest.json", json.dumps(result.to_dict(), indent=2)
     )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))

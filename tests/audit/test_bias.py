@@ -183,7 +183,7 @@ def test_regression_compares_mean_target() -> None:
         assert means[name] == pytest.approx(salary[group == name].mean(), rel=1e-9)
     assert finding.evidence["highest"] == "z"
     assert finding.evidence["relative_gap"] == pytest.approx(
-        (max(means.values()) - min(means.values())) / salary.mean(), rel=1e-6
+        (max(means.values()) - min(means.values())) / salary.mean(), abs=1e-6
     )
     assert finding.severity == Severity.WARNING
     expected_p = stats.f_oneway(*(salary[group == name] for name in "xyz")).pvalue
@@ -211,7 +211,7 @@ def test_many_groups_pool_the_rest() -> None:
     [
         ("yes", ["Yes", "No", "No"], "Yes"),
         (True, ["yes", "no", "yes"], "yes"),  # YAML gave a bool, the data holds text
-        (1, ["good", "bad", "bad"], "bad"),  # no match: the minority class is used
+        (1, ["good", "bad", "bad"], "good"),  # no match: the minority class is used
         ("true", [True, False, False], "true"),
         (1, [0.0, 1.0, 1.0], "1"),
         ("bad", ["good", "bad", "good"], "bad"),
@@ -223,7 +223,7 @@ def test_positive_class(declared: Any, values: list[Any], positive: str) -> None
     classes = target_classes(context)
     assert classes is not None
     assert classes.positive_label == positive
-    if positive == "bad" and declared == 1:
+    if positive == "good" and declared == 1:
         assert classes.source == "minority" and "matches none" in classes.note
 
 
@@ -256,6 +256,8 @@ def test_anova_p_value_matches_scipy(samples: list[list[float]]) -> None:
     if within < 1e-6:  # scipy's own answer is degenerate when every group is constant
         return
     expected = stats.f_oneway(*arrays).pvalue
+    if np.isnan(expected):  # scipy gives up when the group means are all equal; F = 0, p = 1
+        expected = 1.0
     got = anova_p_value(
         [a.size for a in arrays],
         [float(a.mean()) for a in arrays],

@@ -132,7 +132,9 @@ def test_a_capped_regression_target():
 
 
 def test_a_text_regression_target_is_an_error():
-    finding = only(target(table_with(["1,200", "900"] * 500), task="regression"), "target.not_numeric")
+    finding = only(
+        target(table_with(["1,200", "900"] * 500), task="regression"), "target.not_numeric"
+    )
     assert finding.severity == Severity.ERROR
 
 
@@ -150,7 +152,9 @@ def test_is_capped(edge, present, near_rows, near_values, expected):
 
 
 def test_california_housing_prices_are_capped(data_dir):
-    context = make_context(dataset_from_csv(data_dir / "california_housing.csv"), target="median_house_value")
+    context = make_context(
+        dataset_from_csv(data_dir / "california_housing.csv"), target="median_house_value"
+    )
     findings = check_target(context)
     capped = only(findings, "target.capped")
     assert capped.evidence["value"] == 500_001 and capped.evidence["rows"] == 965
@@ -164,5 +168,7 @@ def test_german_credit_classes_are_fine(data_dir):
 
 
 def test_bike_sharing_counts_are_fine(data_dir):
-    context = make_context(dataset_from_csv(data_dir / "bike_sharing_hour.csv"), target="cnt", time="dteday")
+    context = make_context(
+        dataset_from_csv(data_dir / "bike_sharing_hour.csv"), target="cnt", time="dteday"
+    )
     assert check_target(context) == []

@@ -1,4 +1,4 @@
-"""Target readiness: rows without an outcome, a single or very rare class, a broken regression target.
+"""Target readiness: rows without an outcome, a single or a very rare class, a broken target.
 
 Also holds the small pieces the quality checks share with it: how numbers and shares are
 written in messages, which placeholder strings surely mean "missing", and how sentinel codes
@@ -39,38 +39,25 @@ __all__ = [
 ]
 
 SOFT_PLACEHOLDERS = frozenset({"none", "unknown"})
-"""Placeholder tokens that are often a genuine answer ('none' = no telephone): reported, never counted as missing."""
+"""Placeholders that are often a genuine answer ('none': no telephone): never counted missing."""
 
 HARD_PLACEHOLDERS = tuple(p for p in PLACEHOLDERS if p not in SOFT_PLACEHOLDERS)
 """Placeholder tokens (trimmed, lower-cased) that surely mean a value is missing."""
 
-SENTINELS = (
-    -1.0,
-    -9.0,
-    -99.0,
-    -999.0,
-    -9999.0,
-    -99999.0,
-    99.0,
-    999.0,
-    9999.0,
-    99999.0,
-    999999.0,
-    9999999.0,
-)
+SENTINELS = (-1.0, -9.0, -99.0, -999.0, -9999.0, -99999.0, 99.0, 999.0, 9999.0, 99999.0, 999999.0)
 """Numbers commonly typed in place of a missing value."""
 
 SENTINEL_MIN_ROWS = 3
 """A sentinel is a repeated code: one or two odd values are outliers, not a code."""
 
 SENTINEL_GAP = 0.5
-"""A high (or low) sentinel lies at least this many times the width of the other values beyond them."""
+"""A high (or low) code lies beyond the other values by this many times their own width."""
 
 CAPPED_SHARE = 0.005
-"""A value at the very maximum (or minimum) held by at least this share of rows may be a cap..."""
+"""A value at the very maximum (or minimum) held by this share of rows or more may be a cap..."""
 
 CAPPED_RATIO = 5.0
-"""...when it is this many times more frequent than the average value of the column..."""
+"""...when it is this many times as frequent as the values just inside it..."""
 
 CAPPED_MIN_ROWS = 10
 """...and held by at least this many rows."""
@@ -79,7 +66,7 @@ CAPPED_MIN_DISTINCT = 20
 """Caps are only looked for in columns with many distinct values (not codes or small counts)."""
 
 TARGET_MISSING_ERROR = 0.2
-"""Rows without a target: an error from this share up (the outcome is unknown for many rows), a warning below."""
+"""Rows without a target are an error from this share up, a warning below."""
 
 RARE_CLASS_SHARE = 0.01
 RARE_CLASS_ROWS = 50
@@ -209,7 +196,10 @@ def _edge_bins(column: ColumnProfile) -> dict[str, tuple[float, int]]:
     if column.distinct < CAPPED_MIN_DISTINCT or len(column.histogram) < 2:
         return {}
     first, last = column.histogram[0], column.histogram[-1]
-    return {"minimum": (float(column.minimum), first[2]), "maximum": (float(column.maximum), last[2])}
+    return {
+        "minimum": (float(column.minimum), first[2]),
+        "maximum": (float(column.maximum), last[2]),
+    }
 
 
 def edge_facts(column: ColumnProfile, results: dict[str, Any]) -> EdgeFacts:
@@ -245,8 +235,8 @@ def _float(value: Any) -> float | None:
 def sentinel_message(name: str, value: float, rows: int, total: int, facts: EdgeFacts) -> str:
     """Plain words for a sentinel code found in a column."""
     return (
-        f"`{name}` holds {show(value)} in {count(rows)} rows ({share(rows, total)}), far from its other "
-        f"values ({show(facts.rest_min)} to {show(facts.rest_max)}): it looks like a code for "
+        f"`{name}` holds {show(value)} in {count(rows)} rows ({share(rows, total)}), far from "
+        f"its other values ({show(facts.rest_min)} to {show(facts.rest_max)}): it looks like a code for "
         "'unknown' rather than a real value."
     )
 
@@ -255,9 +245,11 @@ def sentinel_message(name: str, value: float, rows: int, total: int, facts: Edge
 
 
 def check_target(ctx: AuditContext) -> list[Finding]:
-    """Findings about the target: missing outcomes, single or rare classes, a broken regression target.
+    """Findings about the target: missing outcomes, single or rare classes, a broken target.
 
-    A target absent from the data is reported elsewhere (target.not_found); this returns nothing then.
+    Checks: target.missing, .single_class, .rare_class, .positive_class (classification);
+    .not_numeric, .constant, .sentinel, .capped (regression). A target absent from the data
+    is reported elsewhere (target.not_found): nothing is returned then.
     """
     column = ctx.profile.columns.get(ctx.charter.target)
     if column is None or column.rows == 0:
@@ -302,49 +294,35 @@ def _missing(column: ColumnProfile, results: dict[str, Any]) -> list[Finding]:
     missing = nulls + placeholders + nan
     if missing == 0:
         return []
-    severity = Severity.ERROR if missing >= TARGET_MISSING_ERROR * column.rows else Severity.WARNING
-    how = ", ".join(
-        f"{count(n)} {what}"
-        for n, what in ((nulls, "empty"), (placeholders, "placeholder text"), (nan, "NaN"))
-        if n
+    parts = ((nulls, "empty"), (placeholders, "placeholder text"), (nan, "NaN"))
+    how = ", ".join(f"{count(n)} {what}" for n, what in parts if n)
+    message = (
+        f"{count(missing)} rows ({share(missing, column.rows)}) have no value for the target "
+        f"`{column.name}` ({how})."
     )
-    return [
-        Finding(
-            check="target.missing",
-            severity=severity,
-            columns=(column.name,),
-            message=(
-                f"{count(missing)} rows ({share(missing, column.rows)}) have no value for the target "
-                f"`{column.name}` ({how})."
-            ),
-            recommendation=(
-                "Rows without a known outcome cannot teach the model and are left out of training. "
-                "Find out why the outcome is missing: if it is missing for a reason (for example, "
-                "cases still open), leaving those rows out can bias the model."
-                + (
-                    " With this many, fix the outcome data before modelling."
-                    if severity == Severity.ERROR
-                    else ""
-                )
-            ),
-            evidence={
-                "rows": column.rows,
-                "missing": missing,
-                "empty": nulls,
-                "placeholders": placeholders,
-                "nan": nan,
-                "share": missing / column.rows,
-            },
-        )
-    ]
+    advice = (
+        "Rows without a known outcome cannot teach the model and are left out of training. Find "
+        "out why the outcome is missing: if it is missing for a reason (for example, cases still "
+        "open), leaving those rows out can bias the model."
+    )
+    severity = Severity.WARNING
+    if missing >= TARGET_MISSING_ERROR * column.rows:
+        severity, advice = Severity.ERROR, advice + " With this many, fix it before modelling."
+    evidence = {
+        "rows": column.rows,
+        "missing": missing,
+        "empty": nulls,
+        "placeholders": placeholders,
+        "nan": nan,
+        "share": missing / column.rows,
+    }
+    return [Finding("target.missing", severity, (column.name,), message, advice, evidence)]
 
 
 def _class_counts(column: ColumnProfile, results: dict[str, Any]) -> dict[Any, int]:
-    pairs: Iterable[tuple[Any, int]] = (
-        column.value_counts
-        if column.value_counts is not None
-        else (results.get("classes") or {}).items()
-    )
+    pairs: Iterable[tuple[Any, int]] = column.value_counts or ()
+    if column.value_counts is None:
+        pairs = (results.get("classes") or {}).items()
     return {
         value: int(n)
         for value, n in pairs
@@ -355,66 +333,53 @@ def _class_counts(column: ColumnProfile, results: dict[str, Any]) -> dict[Any, i
 
 def _classes(ctx: AuditContext, column: ColumnProfile, results: dict[str, Any]) -> list[Finding]:
     classes = _class_counts(column, results)
-    labelled = sum(classes.values())
+    labelled, name = sum(classes.values()), column.name
     if labelled == 0:
         return []
-    evidence: dict[str, Any] = {
-        "rows": labelled,
-        "classes": {
-            str(jsonable(k)): n for k, n in sorted(classes.items(), key=lambda kv: -kv[1])[:50]
-        },
-    }
+    ranked = sorted(classes.items(), key=lambda kv: -kv[1])
+    evidence: dict[str, Any] = {"rows": labelled, "classes": {str(k): n for k, n in ranked[:50]}}
     if len(classes) == 1:
-        (only,) = classes
-        return [
-            Finding(
-                check="target.single_class",
-                severity=Severity.ERROR,
-                columns=(column.name,),
-                message=f"Every row with a target has the same `{column.name}`: {show(only)}. There is nothing to predict.",
-                recommendation=(
-                    "Check the data extract: it probably kept only one kind of outcome (for example only "
-                    "customers who stayed). Add rows with the other outcomes before modelling."
-                ),
-                evidence=evidence,
-            )
-        ]
-    errors = {k: n for k, n in classes.items() if n < RARE_CLASS_ERROR_ROWS}
+        message = f"Every row with a target has the same `{name}`: {show(ranked[0][0])}."
+        advice = (
+            "There is nothing to predict. Check the data extract: it probably kept one kind of "
+            "outcome only (for example only customers who stayed). Add rows with the others."
+        )
+        return [Finding("target.single_class", Severity.ERROR, (name,), message, advice, evidence)]
+    tiny = {k: n for k, n in classes.items() if n < RARE_CLASS_ERROR_ROWS}
     rare = {
         k: n
         for k, n in classes.items()
-        if k not in errors and (n < RARE_CLASS_ROWS or n < RARE_CLASS_SHARE * labelled)
+        if k not in tiny and (n < RARE_CLASS_ROWS or n < RARE_CLASS_SHARE * labelled)
     }
     findings = []
-    for severity, group in ((Severity.ERROR, errors), (Severity.WARNING, rare)):
+    for severity, group in ((Severity.ERROR, tiny), (Severity.WARNING, rare)):
         if not group:
             continue
-        ranked = sorted(group.items(), key=lambda kv: (kv[1], str(kv[0])))
+        smallest = sorted(group.items(), key=lambda kv: (kv[1], str(kv[0])))
         listed = ", ".join(
-            f"{show(k)} ({count(n)} rows, {share(n, labelled)})" for k, n in ranked[:_LISTED]
+            f"{show(k)} ({count(n)} rows, {share(n, labelled)})" for k, n in smallest[:_LISTED]
         )
-        more = f" and {len(ranked) - _LISTED} more" if len(ranked) > _LISTED else ""
-        plural = len(ranked) > 1
-        findings.append(
-            Finding(
-                check="target.rare_class",
-                severity=severity,
-                columns=(column.name,),
-                message=(
-                    f"{'Classes' if plural else 'Class'} {listed}{more} of `{column.name}` "
-                    f"{'are' if plural else 'is'} rare among {count(labelled)} labelled rows."
-                ),
-                recommendation=(
-                    f"Too few examples to learn from or to measure: fewer than {RARE_CLASS_ERROR_ROWS} rows "
-                    "cannot even be tested. Collect more examples, merge the class with a related one, "
-                    "or leave it out of the project's scope."
-                    if severity == Severity.ERROR
-                    else "A model sees few examples of this outcome, so its predictions for it will be "
-                    "unreliable. Collect more examples if you can, or merge it with a related class; "
-                    "judge the model on this class separately."
-                ),
-                evidence={**evidence, "rare": {str(jsonable(k)): n for k, n in ranked}},
+        more = f" and {len(smallest) - _LISTED} more" if len(smallest) > _LISTED else ""
+        several = len(smallest) > 1
+        message = (
+            f"{'Classes' if several else 'Class'} {listed}{more} of `{name}` "
+            f"{'are' if several else 'is'} rare among {count(labelled)} labelled rows."
+        )
+        if severity == Severity.ERROR:
+            advice = (
+                f"Fewer than {RARE_CLASS_ERROR_ROWS} examples can be neither learned nor tested. "
+                "Collect more examples, merge the class with a related one, or leave it out of "
+                "the project's scope."
             )
+        else:
+            advice = (
+                "A model sees few examples of this outcome, so its predictions for it will be "
+                "unreliable. Collect more examples if you can, or merge it with a related class; "
+                "judge the model on this class separately."
+            )
+        rare_evidence = {**evidence, "rare": {str(k): n for k, n in smallest}}
+        findings.append(
+            Finding("target.rare_class", severity, (name,), message, advice, rare_evidence)
         )
     return findings + _positive_class(ctx, column, classes)
 
@@ -423,27 +388,17 @@ def _positive_class(
     ctx: AuditContext, column: ColumnProfile, classes: dict[Any, int]
 ) -> list[Finding]:
     wanted = ctx.charter.positive_class
-    if wanted is None:
-        return []
-    spelled = {_label(k) for k in classes}
-    if _label(wanted) in spelled:
+    if wanted is None or _label(wanted) in {_label(k) for k in classes}:
         return []
     values = ", ".join(show(k) for k in sorted(classes, key=lambda k: -classes[k])[:_LISTED])
+    message = (
+        f"The charter's positive_class {show(wanted)} never occurs in `{column.name}`, whose "
+        f"values are {values}."
+    )
+    advice = "Set positive_class in charter.yaml to the value that marks the outcome you act on."
+    evidence = {"positive_class": jsonable(wanted), "values": [jsonable(k) for k in classes][:50]}
     return [
-        Finding(
-            check="target.positive_class",
-            severity=Severity.ERROR,
-            columns=(column.name,),
-            message=(
-                f"The charter's positive_class {show(wanted)} never occurs in `{column.name}`, "
-                f"whose values are {values}."
-            ),
-            recommendation="Set positive_class in charter.yaml to the value that marks the outcome you act on.",
-            evidence={
-                "positive_class": jsonable(wanted),
-                "values": [jsonable(k) for k in classes][:50],
-            },
-        )
+        Finding("target.positive_class", Severity.ERROR, (column.name,), message, advice, evidence)
     ]
 
 
@@ -458,95 +413,66 @@ def _label(value: Any) -> str:
 def _regression(column: ColumnProfile, results: dict[str, Any]) -> list[Finding]:
     name = column.name
     if column.kind != "numeric":
-        return [
-            Finding(
-                check="target.not_numeric",
-                severity=Severity.ERROR,
-                columns=(name,),
-                message=f"The task is regression but the target `{name}` holds {column.dtype} values, not numbers.",
-                recommendation=(
-                    "Store the target as numbers (clean any text such as units or thousands separators), "
-                    "or set task: classification in charter.yaml if it names categories."
-                ),
-                evidence={"dtype": column.dtype},
-            )
-        ]
+        message = f"The task is regression but the target `{name}` holds {column.dtype} values, not numbers."
+        advice = (
+            "Store the target as numbers (clean any text such as units or thousands separators), "
+            "or set task: classification in charter.yaml if it names categories."
+        )
+        evidence: dict[str, Any] = {"dtype": column.dtype}
+        return [Finding("target.not_numeric", Severity.ERROR, (name,), message, advice, evidence)]
     if column.present == 0:
         return []
     if column.minimum == column.maximum:
-        return [
-            Finding(
-                check="target.constant",
-                severity=Severity.ERROR,
-                columns=(name,),
-                message=f"The target `{name}` is {show(column.minimum)} in every row: there is nothing to predict.",
-                recommendation="Check the data extract: the outcome column seems filled with a default value.",
-                evidence={"value": jsonable(column.minimum), "rows": column.present},
-            )
-        ]
+        message = f"The target `{name}` is {show(column.minimum)} in every row: there is nothing to predict."
+        advice = "Check the data extract: the outcome column seems filled with a default value."
+        evidence = {"value": jsonable(column.minimum), "rows": column.present}
+        return [Finding("target.constant", Severity.ERROR, (name,), message, advice, evidence)]
     findings = []
-    at_median = int(results.get("at_median") or 0)
-    if at_median >= _NEAR_CONSTANT_SHARE * column.present:
-        value = column.quantiles["q50"]
+    usual, at_usual = column.quantiles.get("q50"), int(results.get("at_median") or 0)
+    if at_usual >= _NEAR_CONSTANT_SHARE * column.present:
+        message = (
+            f"The target `{name}` is {show(usual)} in {share(at_usual, column.present)} of rows "
+            f"({count(at_usual)} of {count(column.present)}): a model can hardly do better than "
+            f"always predicting {show(usual)}."
+        )
+        advice = (
+            "Check that the outcome is recorded for every case. If other values really are this "
+            "rare, consider predicting whether the outcome differs from the usual one."
+        )
+        evidence = {"value": jsonable(usual), "rows": at_usual, "present": column.present}
         findings.append(
-            Finding(
-                check="target.constant",
-                severity=Severity.WARNING,
-                columns=(name,),
-                message=(
-                    f"The target `{name}` is {show(value)} in {share(at_median, column.present)} of rows "
-                    f"({count(at_median)} of {count(column.present)}): a model can hardly do better than always saying {show(value)}."
-                ),
-                recommendation=(
-                    "Check that the outcome is recorded for every case; if it really is this rare, consider "
-                    "predicting whether it differs from the usual value (a classification)."
-                ),
-                evidence={"value": jsonable(value), "rows": at_median, "present": column.present},
-            )
+            Finding("target.constant", Severity.WARNING, (name,), message, advice, evidence)
         )
     facts = edge_facts(column, results)
     for value, rows in facts.sentinels.items():
+        message = sentinel_message(name, value, rows, column.rows, facts)
+        advice = (
+            f"Ask the data owner what {show(value)} means in `{name}`. If it stands for an unknown "
+            "outcome, blank it; otherwise the model learns to predict the code."
+        )
+        evidence = {
+            "value": value,
+            "rows": rows,
+            "share": rows / column.rows,
+            "other_min": facts.rest_min,
+            "other_max": facts.rest_max,
+        }
         findings.append(
-            Finding(
-                check="target.sentinel",
-                severity=Severity.WARNING,
-                columns=(name,),
-                message=sentinel_message(name, value, rows, column.rows, facts),
-                recommendation=(
-                    f"Ask the data owner what {show(value)} means in `{name}`. If it stands for an unknown "
-                    "outcome, blank it; otherwise the model learns to predict the code."
-                ),
-                evidence={
-                    "value": value,
-                    "rows": rows,
-                    "share": rows / column.rows,
-                    "other_min": facts.rest_min,
-                    "other_max": facts.rest_max,
-                },
-            )
+            Finding("target.sentinel", Severity.WARNING, (name,), message, advice, evidence)
         )
     for edge, (value, rows) in facts.capped.items():
+        word, side = ("capped", "above") if edge == "maximum" else ("floored", "below")
+        message = (
+            f"{count(rows)} rows ({share(rows, column.present)}) of the target `{name}` sit exactly "
+            f"at its {edge}, {show(value)}: the outcome looks {word} there."
+        )
+        advice = (
+            f"The true values of these rows are probably {side} {show(value)}, so a model cannot "
+            "learn them and will not predict beyond it. Get the true values if you can; otherwise "
+            "drop these rows or accept the limit."
+        )
+        evidence = {"edge": edge, "value": value, "rows": rows, "present": column.present}
         findings.append(
-            Finding(
-                check="target.capped",
-                severity=Severity.WARNING,
-                columns=(name,),
-                message=(
-                    f"{count(rows)} rows ({share(rows, column.present)}) of the target `{name}` sit exactly at "
-                    f"its {edge}, {show(value)}: the outcome looks {'capped' if edge == 'maximum' else 'floored'} there."
-                ),
-                recommendation=(
-                    f"The true values of these rows are probably {'above' if edge == 'maximum' else 'below'} "
-                    f"{show(value)}, so the model cannot learn them and will not predict beyond it. "
-                    "Get the uncapped values if you can; otherwise drop these rows or accept the limit."
-                ),
-                evidence={
-                    "edge": edge,
-                    "value": value,
-                    "rows": rows,
-                    "present": column.present,
-                    "distinct": column.distinct,
-                },
-            )
+            Finding("target.capped", Severity.WARNING, (name,), message, advice, evidence)
         )
     return findings

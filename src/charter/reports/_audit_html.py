@@ -14,6 +14,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from charter import __version__
+from charter._atomic import write_text_atomic
 from charter.audit import AuditResult, ColumnProfile, Finding, Severity, Verdict
 from charter.reports._charts import (
     Chart,
@@ -92,10 +93,7 @@ def render_audit_html(result: AuditResult) -> str:
 
 def write_audit_html(result: AuditResult, path: str | os.PathLike[str]) -> Path:
     """Write the readiness report of `result` to `path` (folders created) and return the path."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_audit_html(result), encoding="utf-8")
-    return target
+    return write_text_atomic(path, render_audit_html(result))
 
 
 @cache

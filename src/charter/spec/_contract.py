@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from charter._atomic import write_text_atomic
 from charter.data._dataset import DATASET, Dataset, quote_identifier
 from charter.errors import ContractError
 from charter.spec._load import yaml_lines
@@ -370,8 +371,7 @@ def write_contract(contract: DataContract, path: str | os.PathLike[str]) -> Path
     """Save the contract as commented, hand-editable YAML; returns the path written."""
     file = Path(path)
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_text(contract_yaml(contract), encoding="utf-8")
+        write_text_atomic(file, contract_yaml(contract))
     except OSError as exc:
         raise ContractError(f"{file}: cannot write the data contract: {exc}") from exc
     return file

@@ -1,7 +1,8 @@
 """Checking a batch of data against the data contract, row by row, and quarantining the bad rows.
 
-Every rule is one SQL condition per row, evaluated by DuckDB over the batch's `dataset` view in a
-single pass; row numbers are 1-based, in the order the rows are read (file order for a file).
+Every rule is one SQL condition per row, evaluated by DuckDB over the batch's `dataset` view: one
+parallel pass counts the rows breaking each rule, and only when some rule is broken a second pass
+numbers the rows (1-based, in the order they are read: file order for a file) to pick examples.
 
     rule               level    a row breaks it when ...
     ─────────────────  ───────  ──────────────────────────────────────────────────────────────────
@@ -153,7 +154,7 @@ class _Plan:
 def validate_batch(
     contract: DataContract, dataset: Dataset, *, max_examples: int = 5
 ) -> ValidationReport:
-    """Check every row of a batch against the contract, in one DuckDB pass over `dataset`.
+    """Check every row of a batch against the contract with DuckDB SQL over `dataset`.
 
     Returns, per column and broken rule, the number of rows and the first `max_examples` of them
     (row number and value). See the module docstring for the rules and their levels.
