@@ -234,6 +234,20 @@ def test_dates_after_the_decision_time() -> None:
     assert found["last_login"].evidence["rows_after"] == 60
 
 
+def test_outcome_date_is_reported_once() -> None:
+    columns = churn_table()
+    rng = np.random.default_rng(14)
+    snapshot = columns["snapshot_date"].to_numpy(zero_copy_only=False)
+    positive = np.array(columns["churned"]) == "yes"
+    offset = np.where(positive, rng.integers(5, 60, positive.size), -rng.integers(1, 9, 3000) * 365)
+    columns["account_closed_date"] = pa.array(snapshot + offset.astype("timedelta64[D]"))
+    findings = check_leakage(churn_context(columns))
+    assert [(f.check, f.columns) for f in findings] == [
+        ("leakage.future_timestamp", ("account_closed_date",))
+    ]
+    assert findings[0].severity == Severity.ERROR
+
+
 def test_same_day_is_not_after_a_date_snapshot() -> None:
     columns = churn_table(500)
     snapshot = columns["snapshot_date"].to_numpy(zero_copy_only=False)

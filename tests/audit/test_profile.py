@@ -88,3 +88,20 @@ def test_histogram_counts_every_present_value_once(values):
     assert sum(count for _, _, count in column.histogram) == len(present)
     if present:
         assert column.mean == pytest.approx(float(np.mean(present)), rel=1e-9, abs=1e-6)
+
+
+def test_nan_and_infinities_count_as_missing():
+    column = profile(x=[1.0, float("nan"), 3.0, None, float("inf"), -float("inf")])["x"]
+    assert column.missing == 4
+    assert column.mean == 2.0 and column.maximum == 3.0
+    assert sum(count for _, _, count in column.histogram) == 2
+
+
+def test_time_zone_aware_timestamps_are_profiled_in_utc():
+    import datetime as dt
+
+    values = pa.array([0, 3600], pa.timestamp("s", tz="Europe/Paris"))
+    column = profile(t=values)["t"]
+    assert column.kind == "temporal"
+    assert column.minimum == dt.datetime(1970, 1, 1, 0, 0)
+    assert column.maximum == dt.datetime(1970, 1, 1, 1, 0)

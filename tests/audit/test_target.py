@@ -3,10 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import dataset_from_csv, make_context
 
 from charter.audit import Severity
 from charter.audit._target import check_target, is_capped
+from conftest import dataset_from_csv, make_context
 
 N = 10_000
 
@@ -54,7 +54,7 @@ def test_a_few_rows_without_target_are_a_warning():
     finding = only(target(table_with(y)), "target.missing")
     assert finding.severity == Severity.WARNING
     assert finding.evidence["missing"] == 500 and finding.evidence["placeholders"] == 100
-    assert finding.message.startswith("500 rows (5%) have no value for the target `y`")
+    assert finding.message.startswith("500 rows (5%) have no value for the target 'y'")
 
 
 def test_many_rows_without_target_are_an_error():

@@ -85,6 +85,7 @@ class TargetClasses:
 
     @property
     def rows(self) -> int:
+        """Rows with a known target."""
         return sum(n for _, _, n in self.counts)
 
 
@@ -192,6 +193,7 @@ class GroupStats:
     variance: float | None  # regression: sample variance of the target
 
     def rate(self, task: str) -> float | None:
+        """Share of the positive class (classification) or mean target (regression)."""
         if task == "classification":
             return self.positives / self.known if self.known else None
         return self.mean
@@ -369,7 +371,7 @@ def _group_rates(
         check="bias.group_rates",
         severity=Severity.WARNING if large else Severity.INFO,
         columns=(column,),
-        message=_rates_message(column, what, task, high, low, gap, relative, p_value, large),
+        message=_rates_message(column, what, task, high, low, gap, relative, p_value, threshold),
         recommendation=(
             "Ask whether this difference reflects the world or how the data was collected: a model "
             "will learn it and may act on it. Check the model's errors per group before "
@@ -390,7 +392,7 @@ def _rates_message(
     gap: float,
     relative: float,
     p_value: float | None,
-    large: bool,
+    threshold: float,
 ) -> str:
     def shown(g: GroupStats) -> str:
         rate = g.rate(task) or 0.0
@@ -399,9 +401,13 @@ def _rates_message(
 
     size = f"{gap * 100:.1f} points" if task == "classification" else f"{relative:.0%} of the mean"
     chance = "" if p_value is None else f" (p = {p_value:.2g})"
-    verdict = (
-        "a large gap, unlikely to be chance" if large else "not a notable gap or within chance"
-    )
+    limit = f"{threshold * 100:g} points" if task == "classification" else f"{threshold:.0%}"
+    if relative < threshold:
+        verdict = f"within the {limit} limit"
+    elif p_value is not None and p_value < SIGNIFICANCE:
+        verdict = f"above the {limit} limit, and too large to be chance"
+    else:
+        verdict = f"above the {limit} limit, but chance alone could explain it on groups this size"
     return (
         f"{column!r}: the {what} ranges from {shown(low)} to {shown(high)}, "
         f"a difference of {size}{chance}: {verdict}."

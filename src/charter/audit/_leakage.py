@@ -25,8 +25,14 @@ from scipy.stats import rankdata
 from charter.audit._bias import class_label, same_class
 from charter.audit._context import AuditContext
 from charter.audit._findings import Finding, Severity
+from charter.audit._quickmodel import (
+    ModelFrame,
+    ModelKind,
+    fit_quick_model,
+    model_frame,
+    quick_score,
+)
 from charter.audit._timeliness import timestamp_expression
-from charter.audit._volume import ModelFrame, fit_quick_model, model_frame, quick_score
 from charter.data import DATASET
 
 __all__ = [
@@ -63,19 +69,22 @@ def check_leakage(ctx: AuditContext) -> list[Finding]:
     Checks: `leakage.target_derived`, `leakage.single_feature`, `leakage.dominant_feature`,
     `leakage.future_timestamp`.
     """
+    future = _future_timestamps(ctx)
     findings: list[Finding] = []
     frame = model_frame(ctx)
     if frame is not None and frame.features:
         derived = _target_derived(ctx, frame)
-        flagged = {c for f in derived for c in f.columns}
+        # one finding per leaking column: the most telling one
+        blocking = derived + [f for f in future if f.severity == Severity.ERROR]
+        flagged = {c for f in blocking for c in f.columns}
         single = _single_feature(ctx, frame, skip=flagged)
         flagged |= {c for f in single for c in f.columns}
         findings += derived + single
+        # refitted without the columns already blocking, so a second, subtler leak shows
         dominant = _dominant_feature(frame, skip=flagged, seed=ctx.seed)
         if dominant is not None:
             findings.append(dominant)
-    findings += _future_timestamps(ctx)
-    return findings
+    return findings + future
 
 
 # --- a column that is the target, or computed from it --------------------------------------
@@ -300,7 +309,7 @@ def _bins(column: np.ndarray, categorical: bool, max_bins: int) -> np.ndarray:
 def out_of_fold_score(
     column: np.ndarray,
     y: np.ndarray,
-    kind: str,
+    kind: ModelKind,
     *,
     categorical: bool = False,
     seed: int = 0,
@@ -327,7 +336,7 @@ def out_of_fold_score(
         means = (train_sums + prior) / (train_counts + 1)
         predictions.append(means[folds, bins])
     predicted = predictions[0] if kind != "multiclass" else np.column_stack(predictions)
-    return quick_score(kind, y, predicted)  # type: ignore[arg-type]
+    return quick_score(kind, y, predicted)
 
 
 def _single_feature(ctx: AuditContext, frame: ModelFrame, *, skip: set[str]) -> list[Finding]:
@@ -436,7 +445,8 @@ def _future_timestamps(ctx: AuditContext) -> list[Finding]:
     decision = timestamp_expression(ctx, time, allow_numeric=True)
     if decision is None:
         return []
-    day_level = ctx.dataset.columns.get(time, "").upper() == "DATE"
+    # a decision dated by day (a DATE, or dates parsed from text) is compared day by day
+    day_level = not ctx.dataset.columns.get(time, "").upper().startswith("TIMESTAMP")
     columns = []
     for name in ctx.features:
         expression = timestamp_expression(ctx, name)

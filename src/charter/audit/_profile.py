@@ -142,7 +142,7 @@ def _first_pass(dataset: Dataset, kinds: dict[str, Kind]) -> dict[str, Any]:
         layout.append((column, stat))
 
     for name, kind in kinds.items():
-        q = quote_identifier(name)
+        q = _value(name, dataset.columns[name])
         add(name, "count", f"count({q})")
         add(name, "distinct", f"approx_count_distinct({q})")
         if kind in {"numeric", "temporal"}:
@@ -174,7 +174,7 @@ def _second_pass(
     expressions: list[str] = []
     layout: list[tuple[str, str, Any]] = []
     for name, kind in kinds.items():
-        q = quote_identifier(name)
+        q = _value(name, dataset.columns[name])
         stats = first[name]
         if kind == "numeric" and stats.get("min") is not None and stats["max"] is not None:
             low, high = float(stats["min"]), float(stats["max"])
@@ -261,6 +261,17 @@ def _text_statistics_of_counts(
         result[name].update(
             {stat: int(total or 0) for stat, total in zip(statistics, totals, strict=True)}
         )
+
+
+def _value(name: str, dtype: str) -> str:
+    """SQL for a column's values as profiled: NaN and infinities count as missing, times as UTC."""
+    q = quote_identifier(name)
+    upper = dtype.upper()
+    if upper in {"FLOAT", "DOUBLE", "REAL"}:
+        return f"(CASE WHEN isfinite({q}) THEN {q} END)"
+    if upper == "TIMESTAMP WITH TIME ZONE":
+        return f"timezone('UTC', {q})"
+    return q
 
 
 def _finite(value: Any) -> float | None:

@@ -98,6 +98,8 @@ def share(part: float, whole: float = 1.0) -> str:
         return f"{value:.2g}%"
     if value < 10:
         return f"{value:.1f}".rstrip("0").rstrip(".") + "%"
+    if 99 < value < 100:  # never round a share short of all to "100%"
+        return f"{min(value, 99.9):.1f}%"
     return f"{value:.0f}%"
 
 
@@ -235,7 +237,7 @@ def _float(value: Any) -> float | None:
 def sentinel_message(name: str, value: float, rows: int, total: int, facts: EdgeFacts) -> str:
     """Plain words for a sentinel code found in a column."""
     return (
-        f"`{name}` holds {show(value)} in {count(rows)} rows ({share(rows, total)}), far from "
+        f"'{name}' holds {show(value)} in {count(rows)} rows ({share(rows, total)}), far from "
         f"its other values ({show(facts.rest_min)} to {show(facts.rest_max)}): it looks like a code for "
         "'unknown' rather than a real value."
     )
@@ -298,7 +300,7 @@ def _missing(column: ColumnProfile, results: dict[str, Any]) -> list[Finding]:
     how = ", ".join(f"{count(n)} {what}" for n, what in parts if n)
     message = (
         f"{count(missing)} rows ({share(missing, column.rows)}) have no value for the target "
-        f"`{column.name}` ({how})."
+        f"'{column.name}' ({how})."
     )
     advice = (
         "Rows without a known outcome cannot teach the model and are left out of training. Find "
@@ -339,7 +341,7 @@ def _classes(ctx: AuditContext, column: ColumnProfile, results: dict[str, Any]) 
     ranked = sorted(classes.items(), key=lambda kv: -kv[1])
     evidence: dict[str, Any] = {"rows": labelled, "classes": {str(k): n for k, n in ranked[:50]}}
     if len(classes) == 1:
-        message = f"Every row with a target has the same `{name}`: {show(ranked[0][0])}."
+        message = f"Every row with a target has the same '{name}': {show(ranked[0][0])}."
         advice = (
             "There is nothing to predict. Check the data extract: it probably kept one kind of "
             "outcome only (for example only customers who stayed). Add rows with the others."
@@ -362,7 +364,7 @@ def _classes(ctx: AuditContext, column: ColumnProfile, results: dict[str, Any]) 
         more = f" and {len(smallest) - _LISTED} more" if len(smallest) > _LISTED else ""
         several = len(smallest) > 1
         message = (
-            f"{'Classes' if several else 'Class'} {listed}{more} of `{name}` "
+            f"{'Classes' if several else 'Class'} {listed}{more} of '{name}' "
             f"{'are' if several else 'is'} rare among {count(labelled)} labelled rows."
         )
         if severity == Severity.ERROR:
@@ -392,7 +394,7 @@ def _positive_class(
         return []
     values = ", ".join(show(k) for k in sorted(classes, key=lambda k: -classes[k])[:_LISTED])
     message = (
-        f"The charter's positive_class {show(wanted)} never occurs in `{column.name}`, whose "
+        f"The charter's positive_class {show(wanted)} never occurs in '{column.name}', whose "
         f"values are {values}."
     )
     advice = "Set positive_class in charter.yaml to the value that marks the outcome you act on."
@@ -413,7 +415,7 @@ def _label(value: Any) -> str:
 def _regression(column: ColumnProfile, results: dict[str, Any]) -> list[Finding]:
     name = column.name
     if column.kind != "numeric":
-        message = f"The task is regression but the target `{name}` holds {column.dtype} values, not numbers."
+        message = f"The task is regression but the target '{name}' holds {column.dtype} values, not numbers."
         advice = (
             "Store the target as numbers (clean any text such as units or thousands separators), "
             "or set task: classification in charter.yaml if it names categories."
@@ -423,7 +425,7 @@ def _regression(column: ColumnProfile, results: dict[str, Any]) -> list[Finding]
     if column.present == 0:
         return []
     if column.minimum == column.maximum:
-        message = f"The target `{name}` is {show(column.minimum)} in every row: there is nothing to predict."
+        message = f"The target '{name}' is {show(column.minimum)} in every row: there is nothing to predict."
         advice = "Check the data extract: the outcome column seems filled with a default value."
         evidence = {"value": jsonable(column.minimum), "rows": column.present}
         return [Finding("target.constant", Severity.ERROR, (name,), message, advice, evidence)]
@@ -431,7 +433,7 @@ def _regression(column: ColumnProfile, results: dict[str, Any]) -> list[Finding]
     usual, at_usual = column.quantiles.get("q50"), int(results.get("at_median") or 0)
     if at_usual >= _NEAR_CONSTANT_SHARE * column.present:
         message = (
-            f"The target `{name}` is {show(usual)} in {share(at_usual, column.present)} of rows "
+            f"The target '{name}' is {show(usual)} in {share(at_usual, column.present)} of rows "
             f"({count(at_usual)} of {count(column.present)}): a model can hardly do better than "
             f"always predicting {show(usual)}."
         )
@@ -447,7 +449,7 @@ def _regression(column: ColumnProfile, results: dict[str, Any]) -> list[Finding]
     for value, rows in facts.sentinels.items():
         message = sentinel_message(name, value, rows, column.rows, facts)
         advice = (
-            f"Ask the data owner what {show(value)} means in `{name}`. If it stands for an unknown "
+            f"Ask the data owner what {show(value)} means in '{name}'. If it stands for an unknown "
             "outcome, blank it; otherwise the model learns to predict the code."
         )
         evidence = {
@@ -463,7 +465,7 @@ def _regression(column: ColumnProfile, results: dict[str, Any]) -> list[Finding]
     for edge, (value, rows) in facts.capped.items():
         word, side = ("capped", "above") if edge == "maximum" else ("floored", "below")
         message = (
-            f"{count(rows)} rows ({share(rows, column.present)}) of the target `{name}` sit exactly "
+            f"{count(rows)} rows ({share(rows, column.present)}) of the target '{name}' sit exactly "
             f"at its {edge}, {show(value)}: the outcome looks {word} there."
         )
         advice = (
