@@ -264,13 +264,11 @@ def _text_statistics_of_counts(
 
 
 def _value(name: str, dtype: str) -> str:
-    """SQL for a column's values as profiled: NaN and infinities count as missing, times as UTC."""
+    """SQL for a column's values as profiled: NaN and infinities count as missing."""
     q = quote_identifier(name)
     upper = dtype.upper()
     if upper in {"FLOAT", "DOUBLE", "REAL"}:
         return f"(CASE WHEN isfinite({q}) THEN {q} END)"
-    if upper == "TIMESTAMP WITH TIME ZONE":
-        return f"timezone('UTC', {q})"
     return q
 
 

@@ -39,6 +39,7 @@ class Dataset:
     ) -> None:
         self.connection = connection
         self.sources = {s.name: s for s in sources}
+        _present_zoned_times_in_utc(connection)
         described = connection.execute(f"DESCRIBE {DATASET}").fetchall()
         self.columns: dict[str, str] = {row[0]: row[1] for row in described}
         self._num_rows: int | None = None
@@ -75,6 +76,25 @@ class Dataset:
         if max_rows is not None and self.num_rows > max_rows:
             query += f" USING SAMPLE reservoir({int(max_rows)} ROWS) REPEATABLE ({int(seed)})"
         return self.connection.sql(query).to_arrow_table()
+
+
+def _present_zoned_times_in_utc(connection: duckdb.DuckDBPyConnection) -> None:
+    """Show time-zoned timestamps as plain UTC timestamps, so every check compares like with like
+    (and DuckDB need not import pytz to hand them to Python)."""
+    zoned = [
+        row[0]
+        for row in connection.execute(f"DESCRIBE {DATASET}").fetchall()
+        if row[1] == "TIMESTAMP WITH TIME ZONE"
+    ]
+    if not zoned:
+        return
+    replaced = ", ".join(
+        f"timezone('UTC', {quote_identifier(c)}) AS {quote_identifier(c)}" for c in zoned
+    )
+    connection.execute(f"ALTER VIEW {DATASET} RENAME TO {DATASET}_zoned")
+    connection.execute(
+        f"CREATE VIEW {DATASET} AS SELECT * REPLACE ({replaced}) FROM {DATASET}_zoned"
+    )
 
 
 def _describe(connection: duckdb.DuckDBPyConnection, relation: str) -> tuple[tuple[str, str], ...]:
