@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from charter.audit import profile_dataset
-from charter.audit._profile import kind_of
+from charter.data._types import kind_of
 from charter.data import Dataset
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 import sqlite3
 import uuid
 from pathlib import Path
@@ -180,7 +181,7 @@ def test_postgres_query_types_and_values(postgres_url, pg_table, tmp_path):
         "id": "BIGINT",
         "amount": "DOUBLE",
         "label": "VARCHAR",
-        "seen": "TIMESTAMP WITH TIME ZONE",
+        "seen": "TIMESTAMP",  # time-zoned timestamps are presented in UTC
         "day": "DATE",
         "flag": "BOOLEAN",
         "ref": "VARCHAR",
@@ -190,6 +191,7 @@ def test_postgres_query_types_and_values(postgres_url, pg_table, tmp_path):
     first, second = dataset.to_arrow().to_pylist()
     assert first["amount"] == 12.5 and first["ref"] == "00000000-0000-0000-0000-000000000001"
     assert first["extra"] == '{"k": 1}'
+    assert first["seen"] == datetime.datetime(2024, 1, 2, 3, 4, 5)
     assert all(second[c] is None for c in ("amount", "label", "seen", "day", "flag", "ref"))
     assert dataset.sources["db"].rows == 2
     assert ":***@" in dataset.sources["db"].location and "charter:charter" not in (

@@ -10,6 +10,7 @@ from typing import Any
 from charter.audit._context import AuditContext
 from charter.audit._findings import Finding, Severity
 from charter.data import Dataset, SourceInfo, quote_identifier
+from charter.data._types import FLOAT_TYPES, INTEGER_TYPES
 
 __all__ = [
     "MATCH_ERROR",
@@ -28,8 +29,6 @@ MATCH_ERROR = 0.50
 """Below this share, most of a source cannot be joined: error."""
 
 _EXAMPLES = 5
-_INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT"}
-_INTEGERS |= {"UINTEGER", "UBIGINT", "UHUGEINT"}
 
 
 @dataclass(frozen=True)
@@ -127,7 +126,7 @@ def match_severity(rate: float) -> Severity:
 def type_family(dtype: str) -> str:
     """Group DuckDB types that join without surprises: any numbers, text, dates, timestamps."""
     upper = dtype.upper()
-    if upper in _INTEGERS or upper in {"FLOAT", "DOUBLE", "REAL"} or upper.startswith("DECIMAL"):
+    if upper in INTEGER_TYPES or upper in FLOAT_TYPES or upper.startswith("DECIMAL"):
         return "number"
     if upper in {"VARCHAR", "UUID"} or upper.startswith("ENUM"):
         return "text"

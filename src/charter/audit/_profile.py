@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow as pa
 
 from charter.data import DATASET, Dataset, quote_identifier
+from charter.data._types import FLOAT_TYPES, Kind, kind_of
 
 __all__ = ["PLACEHOLDERS", "ColumnProfile", "DatasetProfile", "Kind", "kind_of", "profile_dataset"]
 
-Kind = Literal["numeric", "boolean", "temporal", "categorical", "other"]
 
 PLACEHOLDERS = (
     "",
@@ -72,33 +72,6 @@ class ColumnProfile:
 class DatasetProfile:
     rows: int
     columns: dict[str, ColumnProfile]
-
-
-def kind_of(dtype: str) -> Kind:
-    """Classify a DuckDB type name."""
-    upper = dtype.upper()
-    if upper == "BOOLEAN":
-        return "boolean"
-    if upper.startswith(("DATE", "TIMESTAMP", "TIME")):
-        return "temporal"
-    if upper in {
-        "TINYINT",
-        "SMALLINT",
-        "INTEGER",
-        "BIGINT",
-        "HUGEINT",
-        "UTINYINT",
-        "USMALLINT",
-        "UINTEGER",
-        "UBIGINT",
-        "FLOAT",
-        "DOUBLE",
-        "REAL",
-    } or upper.startswith("DECIMAL"):
-        return "numeric"
-    if upper == "VARCHAR" or upper.startswith("ENUM"):
-        return "categorical"
-    return "other"
 
 
 def profile_dataset(dataset: Dataset) -> DatasetProfile:
@@ -267,7 +240,7 @@ def _value(name: str, dtype: str) -> str:
     """SQL for a column's values as profiled: NaN and infinities count as missing."""
     q = quote_identifier(name)
     upper = dtype.upper()
-    if upper in {"FLOAT", "DOUBLE", "REAL"}:
+    if upper in FLOAT_TYPES:
         return f"(CASE WHEN isfinite({q}) THEN {q} END)"
     return q
 

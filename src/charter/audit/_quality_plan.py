@@ -18,6 +18,7 @@ from charter.audit._context import AuditContext
 from charter.audit._profile import ColumnProfile
 from charter.audit._target import HARD_PLACEHOLDERS, SOFT_PLACEHOLDERS, EdgeFacts, edge_expressions
 from charter.data import DATASET, quote_identifier
+from charter.data._types import FLOAT_TYPES, INTEGER_TYPES
 
 __all__ = [
     "HARD_SQL",
@@ -66,9 +67,6 @@ _OUTLIER_MIN_DISTINCT = 10
 _REENCODING_MAX_SHARE = 0.5
 _REENCODING_TOLERANCE = 0.2
 _COUNTS_LIMIT = 1000  # at most this many distinct values: the profile holds full value counts
-_FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
-_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"}
-_INTEGER_TYPES |= {"U" + t for t in _INTEGER_TYPES}
 _ID_WORDS = {"id", "ids", "uuid", "guid", "key", "ref", "reference", "number", "nr", "no", "code"}
 _ALL_TOKENS_SQL = ", ".join(
     "'" + p.replace("'", "''") + "'" for p in (*HARD_PLACEHOLDERS, *SOFT_PLACEHOLDERS)
@@ -186,7 +184,7 @@ def prepare(ctx: AuditContext) -> Plan:
     """The plan of the quality checks' scan, decided from the profile; not yet run."""
     plan = Plan(ctx)
     for name, column in plan.columns.items():
-        if column.dtype.upper() in _FLOAT_TYPES and _may_hold_nan(column):
+        if column.dtype.upper() in FLOAT_TYPES and _may_hold_nan(column):
             plan.add(name, "nan", f"count_if(NOT isfinite({quote_identifier(name)}))")
         if column.value_counts is not None:
             plan.counts[name] = dict(column.value_counts)
@@ -256,7 +254,7 @@ def _prepare_numeric(plan: Plan, column: ColumnProfile) -> None:
     if column.minimum != column.maximum and quantiles.get("q01") == quantiles.get("q99"):
         plan.near_constant.append(name)
         plan.add(name, "at_median", f"count_if({q} = {float(quantiles['q50'])!r})")
-    integer = column.dtype.upper() in _INTEGER_TYPES
+    integer = column.dtype.upper() in INTEGER_TYPES
     if integer and _maybe_identifier(plan, column) and (id_like_name(name) or is_sequence(column)):
         plan.identifiers.append(name)
         plan.add(name, "distinct_exact", f"count(DISTINCT {q})")

@@ -27,6 +27,7 @@ from pydantic import (
 
 from charter._atomic import write_text_atomic
 from charter.data._dataset import DATASET, Dataset, quote_identifier
+from charter.data._types import FLOAT_TYPES, INTEGER_TYPES
 from charter.errors import ContractError
 from charter.spec._load import yaml_lines
 
@@ -67,27 +68,13 @@ DEFAULT_TOLERANCE = 0.1
 MAX_CATEGORIES = 50
 """Text columns with at most this many distinct values get a list of allowed categories."""
 
-_INTEGER_TYPES = {
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-    "UHUGEINT",
-}
-_NUMBER_TYPES = {"FLOAT", "DOUBLE", "REAL"}
-
 
 def column_type_of(dtype: str) -> ColumnType:
     """The contract type of a DuckDB column type; anything unusual (lists, UUIDs, times) is text."""
     upper = dtype.upper()
-    if upper in _INTEGER_TYPES:
+    if upper in INTEGER_TYPES:
         return "integer"
-    if upper in _NUMBER_TYPES or upper.startswith("DECIMAL"):
+    if upper in FLOAT_TYPES or upper.startswith("DECIMAL"):
         return "number"
     if upper == "BOOLEAN":
         return "boolean"
