@@ -105,7 +105,9 @@ def init(
         draft = Draft(project=project or "project", target=target, task=task)
     draft.owner, draft.problem, draft.decision = owner, problem, decision
     if interactive is None:
-        interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        # Answers given as flags mean a script is running us: never stop to ask.
+        answered_by_flags = any(v is not None for v in (target, task, owner, problem, decision))
+        interactive = sys.stdin.isatty() and sys.stdout.isatty() and not answered_by_flags
     if data is not None:
         console.print(
             f"Read {escape(str(data))}: {draft.rows:,} rows, {len(draft.columns)} columns."

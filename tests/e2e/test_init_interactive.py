@@ -77,3 +77,38 @@ def test_interactive_init_asks_and_records_answers(tmp_path: Path):
     assert charter.decision is None
     assert charter.baseline.rule == "plan = 'a'"
     assert charter.success.beat_baseline_by == 0.1
+
+
+def test_answers_given_as_flags_never_wait_for_input_even_on_a_terminal(tmp_path: Path):
+    pacsv.write_csv(
+        pa.table({"id": [1, 2, 3, 4], "churned": ["yes", "no", "no", "no"]}), tmp_path / "c.csv"
+    )
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "charter",
+            "init",
+            "--data",
+            "c.csv",
+            "--target",
+            "churned",
+            "--owner",
+            "Ops",
+        ],
+        cwd=tmp_path,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        close_fds=True,
+    )
+    os.close(terminal)
+    try:
+        screen = _read_until(controller, "Wrote")
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+        os.close(controller)
+    assert "?" not in screen.split("Wrote")[0].split("candidates")[-1]
+    assert load_charter(tmp_path / "charter.yaml").owner == "Ops"
