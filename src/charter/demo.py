@@ -77,9 +77,7 @@ def write_demo_project(folder: Path, *, customers: int = 20_000, seed: int = 7) 
     pq.write_table(pa.concat_tables([base, duplicated]), data / "customers.parquet")
     pacsv.write_csv(table.select(usage_columns), data / "usage.csv")
     batch = _customers(np.random.default_rng(seed + 1), 2_000, first_id=customers + 1, month=13)
-    _spoil(batch, np.random.default_rng(seed + 2)).to_pandas().to_csv(
-        data / "new_batch.csv", index=False
-    )
+    pacsv.write_csv(_spoil(batch, np.random.default_rng(seed + 2)), data / "new_batch.csv")
     charter = folder / "charter.yaml"
     charter.write_text(DEMO_CHARTER, encoding="utf-8")
     return charter
@@ -160,9 +158,15 @@ def _customers(
 
 def _spoil(batch: pa.Table, rng: np.random.Generator) -> pa.Table:
     """A new batch with a few rows that break the contract, as real feeds do."""
-    frame = batch.to_pandas()
-    rows = rng.choice(len(frame), size=12, replace=False)
-    frame.loc[frame.index[rows[:4]], "monthly_charges"] = 9_999.0
-    frame.loc[frame.index[rows[4:8]], "contract"] = "weekly"
-    frame.loc[frame.index[rows[8:]], "gender"] = None
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    rows = rng.choice(batch.num_rows, size=12, replace=False)
+    for column, spoilt, value in (
+        ("monthly_charges", rows[:4], 9_999.0),
+        ("contract", rows[4:8], "weekly"),
+        ("gender", rows[8:], None),
+    ):
+        values = batch[column].to_pylist()
+        for row in spoilt:
+            values[row] = value
+        index = batch.schema.get_field_index(column)
+        batch = batch.set_column(index, column, pa.array(values, batch.schema.field(column).type))
+    return batch
