@@ -95,11 +95,7 @@ def target_classes(ctx: AuditContext) -> TargetClasses | None:
     The positive class is the charter's `positive_class` when it matches a value, else the
     minority class. None when the target column is absent or has no known value.
     """
-    key = "charter.audit.target_classes"
-    if key not in ctx._cache:
-        ctx._cache[key] = _target_classes(ctx)
-    cached = ctx._cache[key]
-    return cached if isinstance(cached, TargetClasses) else None
+    return ctx.shared("charter.audit.target_classes", lambda: _target_classes(ctx))
 
 
 def _target_classes(ctx: AuditContext) -> TargetClasses | None:

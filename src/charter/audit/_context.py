@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Literal
+from typing import Literal, TypeVar, cast
 
 import pyarrow as pa
 
@@ -14,6 +15,8 @@ from charter.data import Dataset
 from charter.spec import Charter
 
 __all__ = ["SAMPLE_ROWS", "AuditContext", "guess_task"]
+
+T = TypeVar("T")
 
 SAMPLE_ROWS = 100_000
 """Rows drawn (reproducibly) for the checks that fit quick models."""
@@ -30,6 +33,12 @@ class AuditContext:
     seed: int = 0
     sample_rows: int = SAMPLE_ROWS
     _cache: dict[str, object] = field(default_factory=dict, repr=False)
+
+    def shared(self, key: str, compute: Callable[[], T]) -> T:
+        """What several checks need, computed once per audit run and kept under `key`."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return cast(T, self._cache[key])
 
     @cached_property
     def task(self) -> Literal["classification", "regression"]:

@@ -65,11 +65,7 @@ class ModelFrame:
 
 def model_frame(ctx: AuditContext) -> ModelFrame | None:
     """The context's sample encoded for LightGBM; None when the target cannot be modelled."""
-    key = "charter.audit.model_frame"
-    if key not in ctx._cache:
-        ctx._cache[key] = _model_frame(ctx)
-    cached = ctx._cache[key]
-    return cached if isinstance(cached, ModelFrame) else None
+    return ctx.shared("charter.audit.model_frame", lambda: _model_frame(ctx))
 
 
 def _model_frame(ctx: AuditContext) -> ModelFrame | None:

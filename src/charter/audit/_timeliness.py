@@ -81,11 +81,10 @@ def timestamp_expression(
     follow (ISO, day-first or month-first); with `allow_numeric`, whole years (2015) and
     yyyymmdd numbers are read too.
     """
-    key = f"charter.audit.timestamp:{column}:{allow_numeric}"
-    if key not in ctx._cache:
-        ctx._cache[key] = _timestamp_expression(ctx, column, allow_numeric=allow_numeric)
-    cached = ctx._cache[key]
-    return cached if isinstance(cached, str) else None
+    return ctx.shared(
+        f"charter.audit.timestamp:{column}:{allow_numeric}",
+        lambda: _timestamp_expression(ctx, column, allow_numeric=allow_numeric),
+    )
 
 
 def _timestamp_expression(ctx: AuditContext, column: str, *, allow_numeric: bool) -> str | None:
