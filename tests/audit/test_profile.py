@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from charter.audit import profile_dataset
-from charter.data._types import kind_of
 from charter.data import Dataset
+from charter.data._types import kind_of
 
 
 def profile(**columns):

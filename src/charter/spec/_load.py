@@ -26,6 +26,7 @@ def _submodels(model: type[BaseModel]) -> list[type[BaseModel]]:
             found += [annotation, *_submodels(annotation)]
     return found
 
+
 _MODELS: list[type[BaseModel]] = [Charter, DatabaseSource, FileSource, *_submodels(Charter)]
 _KNOWN_KEYS = sorted({name for model in _MODELS for name in model.model_fields})
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
