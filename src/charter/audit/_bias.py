@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Literal
 
 import numpy as np
@@ -23,6 +22,7 @@ from scipy import stats
 from charter.audit._context import AuditContext
 from charter.audit._findings import Finding, Severity
 from charter.data import DATASET, quote_identifier
+from charter.spec._classes import class_label, same_class
 
 __all__ = [
     "DEFAULT_MAX_GAP",
@@ -46,31 +46,6 @@ _MAX_GROUPS = 30  # larger groups are listed one by one; the rest are pooled as 
 _MAX_CLASSES = 1000
 _MISSING = "(missing)"
 _OTHER = "(other)"
-_TRUE = {"true", "yes", "y", "t", "1"}
-_FALSE = {"false", "no", "n", "f", "0"}
-
-
-def class_label(value: Any) -> str:
-    """The text a class value is shown and matched as: booleans lower-case, 1.0 as "1"."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float | Decimal) and math.isfinite(value) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _canonical(value: Any) -> str:
-    text = class_label(value).strip().lower()
-    if text in _TRUE:
-        return "true"
-    if text in _FALSE:
-        return "false"
-    return text
-
-
-def same_class(declared: Any, value: Any) -> bool:
-    """Whether the charter's positive_class names this value (as text, any case; yes = True = 1)."""
-    return _canonical(declared) == _canonical(value)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from charter.audit._bias import class_label, same_class
 from charter.audit._context import AuditContext
 from charter.audit._findings import Finding, Severity
 from charter.audit._quickmodel import (
@@ -34,6 +33,7 @@ from charter.audit._quickmodel import (
 )
 from charter.audit._timeliness import timestamp_expression
 from charter.data import DATASET
+from charter.spec._classes import class_label, same_class
 
 __all__ = [
     "DERIVED_R2",

@@ -18,8 +18,9 @@ import pyarrow.compute as pc
 from scipy.stats import rankdata
 from sklearn.metrics import r2_score
 
-from charter.audit._bias import class_label, target_classes
+from charter.audit._bias import target_classes
 from charter.audit._context import AuditContext
+from charter.spec._classes import class_label
 
 __all__ = [
     "QUICK_TREES",
