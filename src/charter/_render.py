@@ -9,10 +9,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from charter.audit import AuditResult, Severity, Verdict
+from charter.modeling._result import TrainResult
 from charter.spec import Question
 from charter.spec._validate import ValidationReport
 
-__all__ = ["render_audit", "render_questions", "render_validation"]
+__all__ = ["render_audit", "render_questions", "render_training", "render_validation"]
 
 _SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
 _VERDICT_STYLE = {
@@ -111,3 +112,37 @@ def render_validation(console: Console, report: ValidationReport, source: object
         )
     else:
         console.print(f"[bold red]The batch breaks the contract[/] in {report.bad_rows:,} row(s).")
+
+
+def render_training(console: Console, result: TrainResult) -> None:
+    console.print(
+        f"[bold]Training[/] {escape(result.project)}: {result.task}, {result.rows_train:,} training rows, "
+        f"{result.rows_test:,} test rows held out ({escape(result.holdout['reason'])})"
+    )
+    console.print(
+        f"Validation: {result.validation['folds']} folds, {escape(result.validation['reason'])}"
+    )
+    table = Table(expand=False, pad_edge=False)
+    table.add_column("candidate", style="cyan", no_wrap=True)
+    table.add_column(f"CV {result.metric}", justify="right")
+    table.add_column(f"test {result.metric} [95%]", justify="right")
+    key = "roc_auc" if result.task == "classification" else "rmse"
+    table.add_column(f"test {key}", justify="right")
+    table.add_column("threshold", justify="right")
+    table.add_column("seconds", justify="right")
+    for c in result.candidates:
+        mark = " [bold green]✓[/]" if c.selected else ""
+        table.add_row(
+            f"{escape(c.name)}{mark}",
+            f"{c.cv_mean:.3g} ± {c.cv_se:.2g}",
+            f"{c.test_value:.3g} [{c.test_value_ci[0]:.3g}, {c.test_value_ci[1]:.3g}]",
+            f"{c.test_metrics.get(key, float('nan')):.3f}",
+            "" if c.threshold is None else f"{c.threshold:.3f}",
+            f"{c.seconds:.1f}",
+        )
+    console.print(table)
+    console.print(f"Chosen: {escape(result.selection_rule)}.")
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    style = "bold green" if result.beats_baseline else "bold red"
+    console.print(f"[{style}]{escape(result.headline)}[/]")

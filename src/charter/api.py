@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +13,10 @@ from charter.audit._context import guess_task
 from charter.audit._run import run_audit
 from charter.data import DATASET, Dataset, open_dataset, quote_identifier, read_file
 from charter.errors import CharterError
+from charter.modeling._candidates import Candidate
+from charter.modeling._result import TrainResult
+from charter.modeling._save import save_run
+from charter.modeling._train import train
 from charter.spec import Charter, Question, load_charter, unanswered
 from charter.spec._contract import DataContract, infer_contract, load_contract, write_contract
 from charter.spec._draft import ColumnSummary, Draft, propose_targets
@@ -78,6 +82,36 @@ class Project:
                 infer_contract(self.charter, dataset, result.profile), self.contract_path
             )
         return result
+
+    def train(
+        self,
+        *,
+        seed: int = 0,
+        folds: int = 5,
+        budget_seconds: float = 60.0,
+        only: Sequence[str] | None = None,
+        extra: Sequence[Candidate] = (),
+        now: datetime | None = None,
+        on_step: Callable[[str], None] | None = None,
+    ) -> TrainResult:
+        """Train and validate the candidates; save them with the result under `.charter/runs/`.
+
+        `extra` takes your own candidates, e.g. `CustomCandidate(RandomForestClassifier(), name="forest")`:
+        they face the same holdout, folds and business metric as charter's own.
+        """
+        trained = train(
+            self.charter,
+            self.dataset(),
+            workspace=self.workspace,
+            seed=seed,
+            folds=folds,
+            budget_seconds=budget_seconds,
+            only=only,
+            extra=extra,
+            now=now,
+            on_step=on_step,
+        )
+        return save_run(trained, self.workspace / "runs")
 
     def contract(self) -> DataContract:
         """The project's data contract (written by the first audit)."""

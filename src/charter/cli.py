@@ -223,6 +223,48 @@ def audit(
 
 @app.command()
 @_friendly
+def train(
+    charter: CharterOption = Path("charter.yaml"),
+    budget: Annotated[
+        float, typer.Option(help="Seconds the boosted candidate may spend on its search.")
+    ] = 60.0,
+    only: Annotated[
+        str | None, typer.Option(help="Candidates to train, e.g. baseline,simple.")
+    ] = None,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.", min=2, max=20)] = 5,
+    seed: Annotated[
+        int, typer.Option(help="Seed for splits and models: same seed, same results.")
+    ] = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as one JSON document.")
+    ] = False,
+) -> None:
+    """Train the baseline, simple and boosted candidates; exit 3 when none beats the baseline."""
+    from charter._render import render_training
+    from charter.api import Project
+
+    project = Project(charter)
+    names = [n.strip() for n in only.split(",") if n.strip()] if only else None
+    with _console(stderr=True).status("Training…") as status:
+        result = project.train(
+            seed=seed,
+            folds=folds,
+            budget_seconds=budget,
+            only=names,
+            on_step=lambda s: status.update(f"Training: {s}…"),
+        )
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        console = _console()
+        render_training(console, result)
+        console.print(f"Run saved: {escape(str(result.run))}")
+    if not result.beats_baseline:
+        raise typer.Exit(3)
+
+
+@app.command()
+@_friendly
 def validate(
     file: Annotated[Path, typer.Argument(help="The batch to check (CSV, Parquet, JSON lines).")],
     charter: CharterOption = Path("charter.yaml"),

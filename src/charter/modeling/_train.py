@@ -1,0 +1,356 @@
+"""Phase 3: baseline first, then simple, then boosted; validated honestly, judged on business value."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from charter.data import DATASET, Dataset, quote_identifier
+from charter.modeling._candidates import Candidate, default_candidates
+from charter.modeling._frame import ModelingFrame, Task, build_frame
+from charter.modeling._metrics import (
+    bootstrap_interval,
+    business_value,
+    classification_metrics,
+    regression_metrics,
+    value_curve,
+)
+from charter.modeling._result import CandidateResult, TrainResult
+from charter.modeling._splits import (
+    CVScheme,
+    carve_holdout,
+    cv_scheme,
+    holdout_coverage,
+    holdout_mask,
+    load_holdout,
+    save_holdout,
+)
+from charter.spec import Charter
+
+__all__ = ["Trained", "train"]
+
+Step = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A training run: the result, and the fitted candidates (refitted on all training rows)."""
+
+    result: TrainResult
+    models: dict[str, Candidate]
+    frame: ModelingFrame
+    test: np.ndarray  # positions of the test rows in `frame`
+    oof: dict[str, np.ndarray]  # out-of-fold predictions on the training rows, per candidate
+
+
+def train(
+    charter: Charter,
+    dataset: Dataset,
+    *,
+    workspace: Path,
+    seed: int = 0,
+    folds: int = 5,
+    budget_seconds: float = 60.0,
+    only: Sequence[str] | None = None,
+    extra: Sequence[Candidate] = (),
+    now: datetime | None = None,
+    on_step: Step | None = None,
+) -> Trained:
+    """Train the baseline, simple and boosted candidates (plus `extra`) and validate them honestly.
+
+    The holdout is carved once per project and recorded under `workspace`; cross-validation runs
+    on the other rows; the chosen candidate is the simplest within one standard error of the best
+    cross-validated business value; the test set then says whether it beats the baseline.
+    """
+    started = now or datetime.now(UTC)
+    clock = time.perf_counter()
+    step = on_step or (lambda _: None)
+    task: Task = charter.task or guess_task(dataset, charter.target)
+    step("reading the data")
+    frame = build_frame(charter, dataset, task=task)
+    holdout_path = workspace / "holdout.parquet"
+    if holdout_path.exists():
+        holdout = load_holdout(holdout_path)
+    else:
+        holdout = carve_holdout(frame, seed=seed, now=started)
+        save_holdout(holdout, holdout_path)
+    is_test = holdout_mask(frame, holdout)
+    present, recorded = holdout_coverage(frame, holdout)
+    test_index = np.flatnonzero(is_test)
+    train_frame, test_frame = frame.subset(np.flatnonzero(~is_test)), frame.subset(test_index)
+    scheme = cv_scheme(train_frame, folds=folds, seed=seed)
+    # The boosted search runs in every fold and in the final fit: they share the budget.
+    per_fit = budget_seconds / (len(scheme.folds) + 1)
+    candidates: list[Candidate] = [
+        *default_candidates(
+            task, has_rule=frame.baseline is not None, seed=seed, budget_seconds=per_fit, only=only
+        ),
+        *extra,
+    ]
+    results: list[CandidateResult] = []
+    models: dict[str, Candidate] = {}
+    oofs: dict[str, np.ndarray] = {}
+    test_predictions: dict[str, np.ndarray] = {}
+    for candidate in candidates:
+        step(f"validating {candidate.name}")
+        result, model, oof, predicted = _validate(
+            candidate, charter, train_frame, test_frame, scheme, seed=seed
+        )
+        results.append(result)
+        models[candidate.name] = model
+        oofs[candidate.name] = oof
+        test_predictions[candidate.name] = predicted
+    chosen, rule = _choose(results)
+    baseline = next((r for r in results if r.kind == "baseline"), None)
+    selected = next(r for r in results if r.name == chosen)
+    gain, gain_ci = 0.0, (0.0, 0.0)
+    if baseline is not None and selected is not baseline:
+        gain, gain_ci = _gain(charter, test_frame, selected, baseline, test_predictions, seed=seed)
+    target = charter.success.beat_baseline_by
+    beats = _beats(selected, baseline, gain, gain_ci, target)
+    results = [_with_selected(r, r.name == chosen) for r in results]
+    metric = _metric_name(charter, task)
+    result = TrainResult(
+        project=charter.project,
+        target=charter.target,
+        task=task,
+        metric=metric,
+        positive_class=frame.positive_class,
+        started=started,
+        seconds=time.perf_counter() - clock,
+        rows_train=train_frame.rows,
+        rows_test=test_frame.rows,
+        holdout={
+            "scheme": holdout.scheme,
+            "reason": holdout.reason,
+            "share": holdout.share,
+            "recorded_rows": recorded,
+            "present_rows": present,
+            "created": holdout.created.isoformat(),
+        },
+        validation={"scheme": scheme.kind, "reason": scheme.reason, "folds": len(scheme.folds)},
+        candidates=tuple(results),
+        selected=chosen,
+        selection_rule=rule,
+        baseline=baseline.name if baseline else "",
+        gain=gain,
+        gain_ci=gain_ci,
+        target_gain=target,
+        beats_baseline=beats,
+        headline=_headline(beats, selected, baseline, gain, gain_ci, target, metric),
+        features=tuple(frame.X.columns),
+        dropped=frame.dropped,
+    )
+    return Trained(result=result, models=models, frame=frame, test=test_index, oof=oofs)
+
+
+def guess_task(dataset: Dataset, target: str) -> Task:
+    """Regression for a number with many distinct values; classification otherwise."""
+    if target not in dataset.columns:
+        return "classification"
+    from charter.data._types import kind_of
+
+    if kind_of(dataset.columns[target]) != "numeric":
+        return "classification"
+    row = dataset.sql(f"SELECT count(DISTINCT {quote_identifier(target)}) FROM {DATASET}")
+    return "regression" if int(row[0][0]) > 10 else "classification"
+
+
+def _validate(
+    candidate: Candidate,
+    charter: Charter,
+    train_frame: ModelingFrame,
+    test_frame: ModelingFrame,
+    scheme: CVScheme,
+    *,
+    seed: int,
+) -> tuple[CandidateResult, Candidate, np.ndarray, np.ndarray]:
+    clock = time.perf_counter()
+    oof = np.full(train_frame.rows, np.nan)
+    for fold in scheme.folds:
+        fitted = candidate.fit(train_frame.subset(fold.train))
+        oof[fold.valid] = fitted.predict(train_frame.subset(fold.valid))
+    validated = ~np.isnan(oof)
+    y_oof = train_frame.y[validated]
+    # The baseline decides as today's rule (or the majority class) does: its threshold is not tuned.
+    tuned = candidate.kind != "baseline"
+    threshold = _threshold(charter, train_frame.task, y_oof, oof[validated], tuned=tuned)
+    fold_values = tuple(
+        _value(charter, train_frame.task, train_frame.y[fold.valid], oof[fold.valid], threshold)
+        for fold in scheme.folds
+    )
+    model = candidate.fit(train_frame)
+    predicted = model.predict(test_frame)
+    train_value = _value(
+        charter, train_frame.task, train_frame.y, model.predict(train_frame), threshold
+    )
+    groups = test_frame.groups if _repeats(test_frame.groups) else None
+    value_ci = bootstrap_interval(
+        lambda y, p: _value(charter, test_frame.task, y, p, threshold),
+        test_frame.y,
+        predicted,
+        seed=seed,
+        groups=groups,
+    )
+    result = CandidateResult(
+        name=candidate.name,
+        kind=candidate.kind,
+        complexity=candidate.complexity,
+        cv_values=fold_values,
+        cv_mean=float(np.mean(fold_values)),
+        cv_se=float(np.std(fold_values, ddof=1) / math.sqrt(len(fold_values)))
+        if len(fold_values) > 1
+        else 0.0,
+        cv_metrics=_metrics(train_frame.task, y_oof, oof[validated], threshold),
+        threshold=threshold,
+        test_metrics=_metrics(test_frame.task, test_frame.y, predicted, threshold),
+        test_value=_value(charter, test_frame.task, test_frame.y, predicted, threshold),
+        test_value_ci=value_ci,
+        train_value=train_value,
+        params=model.params(),
+        seconds=time.perf_counter() - clock,
+    )
+    return result, model, oof, predicted
+
+
+def _threshold(
+    charter: Charter, task: Task, y: np.ndarray, scores: np.ndarray, *, tuned: bool
+) -> float | None:
+    if task != "classification":
+        return None
+    if tuned and charter.success.value is not None:
+        return value_curve(y, scores, charter.success.value).best_threshold
+    return 0.5
+
+
+def _value(
+    charter: Charter, task: Task, y: np.ndarray, predicted: np.ndarray, threshold: float | None
+) -> float:
+    return business_value(
+        task,
+        y,
+        predicted,
+        threshold=threshold,
+        values=charter.success.value,
+        cost_per_unit=charter.success.error_cost_per_unit,
+        metric=charter.success.metric,
+    )[1]
+
+
+def _metric_name(charter: Charter, task: Task) -> str:
+    return business_value(
+        task,
+        np.array([0, 1]) if task == "classification" else np.array([0.0, 1.0]),
+        np.array([0.2, 0.8]),
+        threshold=0.5,
+        values=charter.success.value,
+        cost_per_unit=charter.success.error_cost_per_unit,
+        metric=charter.success.metric,
+    )[0]
+
+
+def _metrics(
+    task: Task, y: np.ndarray, predicted: np.ndarray, threshold: float | None
+) -> dict[str, float]:
+    if task == "classification":
+        return classification_metrics(y, predicted, threshold if threshold is not None else 0.5)
+    return regression_metrics(y, predicted)
+
+
+def _repeats(groups: np.ndarray | None) -> bool:
+    return groups is not None and len(np.unique(groups)) < len(groups)
+
+
+def _choose(results: Sequence[CandidateResult]) -> tuple[str, str]:
+    """The simplest candidate whose cross-validated value is within one standard error of the best."""
+    best = max(results, key=lambda r: r.cv_mean)
+    bar = best.cv_mean - best.cv_se
+    eligible = [r for r in results if r.cv_mean >= bar]
+    chosen = min(eligible, key=lambda r: (r.complexity, -r.cv_mean))
+    if chosen is best:
+        rule = f"{best.name} has the best cross-validated value, and no simpler candidate comes within one standard error of it"
+    else:
+        rule = (
+            f"{chosen.name} is the simplest candidate within one standard error of the best "
+            f"({best.name}: {best.cv_mean:.4g} ± {best.cv_se:.2g}; {chosen.name}: {chosen.cv_mean:.4g})"
+        )
+    return chosen.name, rule
+
+
+def _gain(
+    charter: Charter,
+    test: ModelingFrame,
+    selected: CandidateResult,
+    baseline: CandidateResult,
+    predictions: dict[str, np.ndarray],
+    *,
+    seed: int,
+) -> tuple[float, tuple[float, float]]:
+    """The selected model's value minus the baseline's on the same test rows, with a paired interval."""
+
+    def gain(y: np.ndarray, model: np.ndarray, base: np.ndarray) -> float:
+        return _value(charter, test.task, y, model, selected.threshold) - _value(
+            charter, test.task, y, base, baseline.threshold
+        )
+
+    groups = test.groups if _repeats(test.groups) else None
+    point = gain(test.y, predictions[selected.name], predictions[baseline.name])
+    interval = bootstrap_interval(
+        gain,
+        test.y,
+        predictions[selected.name],
+        predictions[baseline.name],
+        seed=seed,
+        groups=groups,
+    )
+    return point, interval
+
+
+def _beats(
+    selected: CandidateResult,
+    baseline: CandidateResult | None,
+    gain: float,
+    gain_ci: tuple[float, float],
+    target: float | None,
+) -> bool:
+    if baseline is None:
+        return True
+    if selected is baseline or gain_ci[0] <= 0:
+        return False
+    return target is None or gain >= target * abs(baseline.test_value)
+
+
+def _with_selected(result: CandidateResult, selected: bool) -> CandidateResult:
+    from dataclasses import replace
+
+    return replace(result, selected=selected)
+
+
+def _headline(
+    beats: bool,
+    selected: CandidateResult,
+    baseline: CandidateResult | None,
+    gain: float,
+    gain_ci: tuple[float, float],
+    target: float | None,
+    metric: str,
+) -> str:
+    if baseline is None:
+        return f"{selected.name} selected; no baseline was trained to compare against."
+    if selected.name == baseline.name:
+        return "Machine learning does not pay here yet: no model beats the baseline by more than its own noise."
+    relative = (
+        f" ({gain / abs(baseline.test_value):+.0%} of the baseline)" if baseline.test_value else ""
+    )
+    evidence = f"{metric} gain {gain:+.4g} per row{relative}, 95% interval {gain_ci[0]:+.4g} to {gain_ci[1]:+.4g}"
+    if beats:
+        return f"{selected.name} beats the baseline: {evidence}."
+    if gain_ci[0] <= 0:
+        return f"Machine learning does not pay here yet: {selected.name}'s gain over the baseline is not sure ({evidence})."
+    return f"Machine learning does not pay here yet: {selected.name} beats the baseline, but not by the {target:.0%} the charter demands ({evidence})."
