@@ -99,10 +99,10 @@ def train(
     test_predictions: dict[str, np.ndarray] = {}
     for candidate in candidates:
         step(f"validating {candidate.name}")
-        result, model, oof, predicted = _validate(
+        validated, model, oof, predicted = _validate(
             candidate, charter, train_frame, test_frame, scheme, seed=seed
         )
-        results.append(result)
+        results.append(validated)
         models[candidate.name] = model
         oofs[candidate.name] = oof
         test_predictions[candidate.name] = predicted
