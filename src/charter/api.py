@@ -14,6 +14,7 @@ from charter.audit._run import run_audit
 from charter.data import DATASET, Dataset, open_dataset, quote_identifier, read_file
 from charter.errors import CharterError
 from charter.modeling._candidates import Candidate
+from charter.modeling._evidence import with_evidence
 from charter.modeling._result import TrainResult
 from charter.modeling._save import save_run
 from charter.modeling._train import train
@@ -111,7 +112,7 @@ class Project:
             now=now,
             on_step=on_step,
         )
-        return save_run(trained, self.workspace / "runs")
+        return save_run(with_evidence(trained, self.charter, seed=seed), self.workspace / "runs")
 
     def contract(self) -> DataContract:
         """The project's data contract (written by the first audit)."""

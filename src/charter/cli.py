@@ -321,15 +321,18 @@ def demo(
             "--dir", help="Where to build the demo project (default: a new temporary folder)."
         ),
     ] = None,
+    budget: Annotated[float, typer.Option(help="Seconds the boosted candidate may search.")] = 20.0,
 ) -> None:
     """Run every phase built so far on generated churn data, in a temporary folder."""
-    from charter._render import render_audit, render_questions, render_validation
+    from charter._render import render_audit, render_questions, render_training, render_validation
     from charter.api import Project
-    from charter.demo import write_demo_project
+    from charter.data import read_file
+    from charter.demo import FIXED_QUERY, apply_audit_fixes, write_demo_project
     from charter.reports import write_audit_html
     from charter.spec._validate import split_batch, validate_batch
 
     console = _console()
+    err = _console(stderr=True)
     where = folder or Path(tempfile.mkdtemp(prefix="charter-demo-"))
     path = write_demo_project(where)
     console.rule("[bold]charter demo[/]")
@@ -338,16 +341,26 @@ def demo(
     project = Project(path)
     questions, problem = project.questions()
     render_questions(console, questions, problem)
-    console.rule("Phase 2 · data readiness: charter audit")
-    with _console(stderr=True).status("Auditing…") as status:
-        result = project.audit(on_step=lambda step: status.update(f"Auditing: {step}…"))
-    report = project.workspace / "reports" / "audit.html"
-    write_audit_html(result, report)
-    render_audit(console, result)
-    console.print(f"Data contract: {escape(str(project.contract_path))}")
-    console.rule("Phase 2 · a new batch against the contract: charter validate")
-    from charter.data import read_file
 
+    console.rule("Phase 2 · data readiness: charter audit")
+    with err.status("Auditing…") as status:
+        first = project.audit(
+            write_contract_file=False, on_step=lambda s: status.update(f"Auditing: {s}…")
+        )
+    render_audit(console, first)
+    console.print(
+        "\n[bold]Acting on the audit:[/] drop the column recorded after the decision and the rows "
+        f"loaded twice. The charter's query becomes:\n  [cyan]{escape(FIXED_QUERY)}[/]\n"
+    )
+    apply_audit_fixes(path)
+    project = Project(path)
+    with err.status("Auditing again…") as status:
+        result = project.audit(on_step=lambda s: status.update(f"Auditing: {s}…"))
+    report = write_audit_html(result, project.workspace / "reports" / "audit.html")
+    render_audit(console, result)
+    console.print(f"Data contract written: {escape(str(project.contract_path))}")
+
+    console.rule("Phase 2 · a new batch against the contract: charter validate")
     batch_file = where / "data" / "new_batch.csv"
     batch = read_file(batch_file)
     rules = project.contract()
@@ -358,8 +371,16 @@ def demo(
     console.print(
         f"{checked.bad_rows:,} row(s) quarantined to {escape(str(bad))}; {checked.good_rows:,} passed on."
     )
+
+    console.rule("Phase 3 · proof of concept: charter train")
+    with err.status("Training…") as status:
+        trained = project.train(
+            budget_seconds=budget, on_step=lambda s: status.update(f"Training: {s}…")
+        )
+    render_training(console, trained)
     console.rule()
     console.print(f"[bold]Readiness report:[/] {escape(str(report))}")
+    console.print(f"[bold]Training run:[/] {escape(str(trained.run))}")
 
 
 def main() -> None:

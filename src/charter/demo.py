@@ -9,7 +9,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-__all__ = ["DEMO_CHARTER", "write_demo_project"]
+__all__ = ["DEMO_CHARTER", "FIXED_QUERY", "apply_audit_fixes", "write_demo_project"]
+
+QUERY = "select * from customers join usage using (customer_id)"
+FIXED_QUERY = (
+    "select distinct * exclude (account_closed_date) from customers join usage using (customer_id)"
+)
+"""What an analyst does after the demo's first audit: drop the column recorded after the decision
+(leakage) and the rows loaded twice."""
 
 DEMO_CHARTER = """\
 project: churn
@@ -23,7 +30,7 @@ data:
   sources:
     customers: data/customers.parquet
     usage: data/usage.csv
-  query: select * from customers join usage using (customer_id)
+  query: QUERY
   entity: customer_id
   time: snapshot_date
   sensitive: [gender, age_band]
@@ -79,8 +86,14 @@ def write_demo_project(folder: Path, *, customers: int = 20_000, seed: int = 7) 
     batch = _customers(np.random.default_rng(seed + 1), 2_000, first_id=customers + 1, month=13)
     pacsv.write_csv(_spoil(batch, np.random.default_rng(seed + 2)), data / "new_batch.csv")
     charter = folder / "charter.yaml"
-    charter.write_text(DEMO_CHARTER, encoding="utf-8")
+    charter.write_text(DEMO_CHARTER.replace("QUERY", QUERY), encoding="utf-8")
     return charter
+
+
+def apply_audit_fixes(charter: Path) -> None:
+    """Rewrite the demo charter's query the way the audit recommends."""
+    text = charter.read_text(encoding="utf-8")
+    charter.write_text(text.replace(QUERY, FIXED_QUERY), encoding="utf-8")
 
 
 def _customers(
