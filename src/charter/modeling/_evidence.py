@@ -149,7 +149,8 @@ def contributions_of(
 ) -> Contributions | None:
     """Per-feature contributions that add up to the model's raw output; None for other kinds."""
     if isinstance(model, BoostedCandidate) and model.booster_ is not None:
-        return tree_contributions(model.booster_, model.prepare(frame))
+        found = tree_contributions(model.booster_, model.prepare(frame))
+        return replace(found, features=tuple(model.features_))
     if isinstance(model, SimpleCandidate) and model.pipeline_ is not None:
         X = select_features(frame, model.features_, name=model.name)
         base = None
