@@ -120,7 +120,7 @@ class BoostedCandidate:
         fitted = copy.copy(self)
         fitted.features_ = tuple(str(c) for c in frame.X.columns)
         fitted.categories_ = _training_categories(frame.X)
-        X = fitted._prepare(frame.X)
+        X = _positional(fitted._prepare(frame.X))
         y = np.asarray(frame.y, dtype=np.float64)
         split = _validation_split(frame, seed=self.seed)
         if split is None:
@@ -142,12 +142,13 @@ class BoostedCandidate:
     def predict(self, frame: ModelingFrame) -> np.ndarray:
         """Probability of the positive class, or the predicted value."""
         booster = self._booster()
-        return np.asarray(booster.predict(self.prepare(frame)), dtype=np.float64)
+        return np.asarray(booster.predict(_positional(self.prepare(frame))), dtype=np.float64)
 
     def raw_output(self, frame: ModelingFrame) -> np.ndarray:
         """The trees' sum: log-odds (classification) or the value (regression)."""
         booster = self._booster()
-        return np.asarray(booster.predict(self.prepare(frame), raw_score=True), dtype=np.float64)
+        X = _positional(self.prepare(frame))
+        return np.asarray(booster.predict(X, raw_score=True), dtype=np.float64)
 
     def contributions(self, frame: ModelingFrame) -> np.ndarray:
         """Exact tree SHAP values, one column per feature (in `features_` order) plus the bias.
@@ -155,13 +156,16 @@ class BoostedCandidate:
         Each row adds up to `raw_output` for that row.
         """
         booster = self._booster()
-        return np.asarray(booster.predict(self.prepare(frame), pred_contrib=True), dtype=np.float64)
+        X = _positional(self.prepare(frame))
+        return np.asarray(booster.predict(X, pred_contrib=True), dtype=np.float64)
 
     def prepare(self, frame: ModelingFrame) -> pd.DataFrame:
         """`frame`'s features as the booster takes them: training order and categories re-applied.
 
         Categories not seen in training become missing values, which LightGBM sends down the
-        branch it learned for rare or missing categories.
+        branch it learned for rare or missing categories. Columns keep their names here; the
+        booster itself knows them by position (`f0`, `f1`, ...), as LightGBM refuses some
+        characters in feature names, and does not check names when predicting.
         """
         if self.booster_ is None:
             raise not_fitted(self.name)
@@ -222,17 +226,15 @@ class BoostedCandidate:
         return self.booster_
 
     def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:
-        # Columns are renamed to positions: LightGBM refuses some characters in feature names.
         columns: dict[str, Any] = {}
-        for position, column in enumerate(self.features_):
+        for column in self.features_:
             values = X[column]
-            key = f"f{position}"
             if column in self.categories_:
                 categories = pd.Index(self.categories_[column], dtype=object)
                 codes = categories.get_indexer(values.astype(object))  # -1: unseen or missing
-                columns[key] = pd.Categorical.from_codes(codes, categories=categories)
+                columns[column] = pd.Categorical.from_codes(codes, categories=categories)
             else:
-                columns[key] = pd.to_numeric(values, errors="coerce").astype(np.float64)
+                columns[column] = pd.to_numeric(values, errors="coerce").astype(np.float64)
         return pd.DataFrame(columns, index=pd.RangeIndex(len(X)))
 
     def _base_params(self, rows: int) -> dict[str, Any]:
@@ -337,6 +339,11 @@ def _train(
 ) -> lgb.Booster:
     data = lgb.Dataset(X, label=y, free_raw_data=False)
     return lgb.train({**base, **config}, data, num_boost_round=rounds)
+
+
+def _positional(X: pd.DataFrame) -> pd.DataFrame:
+    """`X` with its columns named by position, as the booster knows them."""
+    return X.set_axis([f"f{position}" for position in range(X.shape[1])], axis=1)
 
 
 def _random_configs(count: int, *, seed: int) -> list[dict[str, float | int]]:

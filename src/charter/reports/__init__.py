@@ -1,5 +1,6 @@
-"""Reports people read: the readiness report as one self-contained HTML file."""
+"""Reports people read: the readiness report and the model card, each one self-contained HTML file."""
 
 from charter.reports._audit_html import render_audit_html, write_audit_html
+from charter.reports._model_card import render_model_card, write_model_card
 
-__all__ = ["render_audit_html", "write_audit_html"]
+__all__ = ["render_audit_html", "render_model_card", "write_audit_html", "write_model_card"]

@@ -18,6 +18,7 @@ __all__ = [
     "number",
     "percent",
     "shorten",
+    "signed",
 ]
 
 _TABLE_ROWS = 50
@@ -67,6 +68,16 @@ def percent(share: float | None) -> str:
     if 0.999 < share < 1:
         return ">99.9%"
     return f"{100 * share:.1f}%"
+
+
+def signed(value: float | None) -> str:
+    """A change as a person reads it, sign always shown: +12.5 · −0.031 · 0."""
+    if value is None or not math.isfinite(value):
+        return number(value)
+    text = number(value)
+    if text.lstrip("-").strip("0.,") == "":  # rounds to zero: no sign
+        return "0"
+    return "−" + text[1:] if text.startswith("-") else "+" + text
 
 
 def compact(x: float) -> str:
