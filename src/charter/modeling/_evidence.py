@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from charter.errors import CharterError
 from charter.modeling._boosted import BoostedCandidate
 from charter.modeling._candidates import Candidate, select_features
 from charter.modeling._diagnostics import (
@@ -30,6 +32,7 @@ from charter.modeling._explain import (
 from charter.modeling._frame import ModelingFrame
 from charter.modeling._metrics import business_value, value_curve
 from charter.modeling._simple import SimpleCandidate
+from charter.modeling._splits import cv_scheme
 from charter.modeling._train import Trained
 from charter.spec import Charter
 
@@ -38,6 +41,7 @@ __all__ = ["contributions_of", "with_evidence"]
 _CURVE_POINTS = 200
 _BACKGROUND_ROWS = 2000
 _EXAMPLES = 3
+_CURVE_SHARES = (0.25, 0.5, 1.0)
 
 
 def with_evidence(trained: Trained, charter: Charter, *, seed: int = 0) -> Trained:
@@ -101,9 +105,20 @@ def with_evidence(trained: Trained, charter: Charter, *, seed: int = 0) -> Train
     if fit.overfit:
         warnings.append(fit.message)
     baseline = next((c for c in result.candidates if c.kind == "baseline"), None)
+    learning = (
+        _learning_curve(model, training, value, seed=seed) if selected.kind != "baseline" else []
+    )
+    if learning:
+        diagnostics["learning_curve"] = {
+            "metric": result.metric,
+            "points": [{"rows": rows, "score": score, "std": 0.0} for rows, score in learning],
+        }
     if baseline is not None and selected.kind != "baseline":
-        under = underfit(selected.cv_mean, baseline.cv_mean, metric=result.metric)
-        if under.no_better:
+        under = underfit(
+            selected.cv_mean, baseline.cv_mean, metric=result.metric, curve=learning or None
+        )
+        diagnostics["underfit"] = under.message
+        if under.no_better or under.still_rising:
             warnings.append(under.message)
     if selected.kind != "baseline":
         importance = permutation_importance(
@@ -142,6 +157,28 @@ def with_evidence(trained: Trained, charter: Charter, *, seed: int = 0) -> Train
     warnings += [s.message for s in found if s.exceeds and s.sensitive]
     final = replace(result, diagnostics=diagnostics, warnings=tuple(dict.fromkeys(warnings)))
     return replace(trained, result=final)
+
+
+def _learning_curve(
+    model: Candidate,
+    training: ModelingFrame,
+    value: Callable[[np.ndarray, np.ndarray], float],
+    *,
+    seed: int,
+) -> list[tuple[float, float]]:
+    """The selected candidate refitted on growing shares of the last fold's training rows."""
+    last = cv_scheme(training, seed=seed).folds[-1]
+    valid = training.subset(last.valid)
+    order = np.random.default_rng(seed).permutation(last.train)
+    points = []
+    for share in _CURVE_SHARES:
+        rows = np.sort(order[: max(int(len(order) * share), 20)])
+        try:
+            fitted = model.fit(training.subset(rows))
+        except CharterError:
+            continue  # too few rows of a class in a small share: that point is left out
+        points.append((float(len(rows)), float(value(valid.y, fitted.predict(valid)))))
+    return points
 
 
 def contributions_of(
@@ -191,7 +228,9 @@ def _examples(
     order = np.argsort(predicted, kind="stable")
     picks = dict.fromkeys([int(order[-1]), int(order[len(order) // 2]), int(order[0])])
     examples = []
-    shown = _for_people(select_features(test, list(contributions.features), name="selected"), test.feature_types)
+    shown = _for_people(
+        select_features(test, list(contributions.features), name="selected"), test.feature_types
+    )
     for row in list(picks)[:_EXAMPLES]:
         why = reasons(
             contributions,
