@@ -18,6 +18,7 @@ from charter.modeling._evidence import with_evidence
 from charter.modeling._result import TrainResult
 from charter.modeling._save import save_run
 from charter.modeling._train import train
+from charter.reports import render_model_card
 from charter.spec import Charter, Question, load_charter, unanswered
 from charter.spec._contract import DataContract, infer_contract, load_contract, write_contract
 from charter.spec._draft import ColumnSummary, Draft, propose_targets
@@ -112,7 +113,9 @@ class Project:
             now=now,
             on_step=on_step,
         )
-        return save_run(with_evidence(trained, self.charter, seed=seed), self.workspace / "runs")
+        trained = with_evidence(trained, self.charter, seed=seed)
+        card = render_model_card(trained.result, self.charter)
+        return save_run(trained, self.workspace / "runs", documents={"model_card.html": card})
 
     def contract(self) -> DataContract:
         """The project's data contract (written by the first audit)."""

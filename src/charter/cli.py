@@ -259,6 +259,7 @@ def train(
         console = _console()
         render_training(console, result)
         console.print(f"Run saved: {escape(str(result.run))}")
+        console.print(f"Model card: {escape(str(Path(str(result.run)) / 'model_card.html'))}")
     if not result.beats_baseline:
         raise typer.Exit(3)
 
@@ -380,7 +381,7 @@ def demo(
     render_training(console, trained)
     console.rule()
     console.print(f"[bold]Readiness report:[/] {escape(str(report))}")
-    console.print(f"[bold]Training run:[/] {escape(str(trained.run))}")
+    console.print(f"[bold]Model card:[/] {escape(str(Path(str(trained.run)) / 'model_card.html'))}")
 
 
 def main() -> None:

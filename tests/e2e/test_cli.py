@@ -213,8 +213,11 @@ def test_validate_without_a_contract_says_how_to_get_one(tmp_path):
 
 
 def test_demo_runs_end_to_end(tmp_path):
-    result = run("demo", "--dir", str(tmp_path / "d"))
+    result = run("demo", "--dir", str(tmp_path / "d"), "--budget", "3")
     assert result.exit_code == 0, result.output
     assert "Readiness report:" in result.output
     assert (tmp_path / "d" / ".charter" / "reports" / "audit.html").exists()
     assert (tmp_path / "d" / "contract.yaml").exists()
+    cards = list((tmp_path / "d" / ".charter" / "runs").glob("*/model_card.html"))
+    assert len(cards) == 1 and "<html" in cards[0].read_text()
+    assert "Model card:" in result.output

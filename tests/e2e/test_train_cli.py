@@ -114,7 +114,7 @@ def test_a_users_own_estimator_faces_the_same_validation(churn):
     from sklearn.tree import DecisionTreeClassifier
 
     from charter.api import Project
-    from charter.modeling._simple import CustomCandidate
+    from charter.modeling import CustomCandidate
 
     old = Path.cwd()
     os.chdir(churn.parent)

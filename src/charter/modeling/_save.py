@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,8 +17,13 @@ from charter.modeling._train import Trained
 __all__ = ["save_run"]
 
 
-def save_run(trained: Trained, runs: Path) -> TrainResult:
-    """Write the run to `runs/<time>/` (all or nothing) and return the result naming it."""
+def save_run(
+    trained: Trained, runs: Path, *, documents: Mapping[str, str] | None = None
+) -> TrainResult:
+    """Write the run to `runs/<time>/` (all or nothing) and return the result naming it.
+
+    `documents` are further text files to keep with the run, by file name (the model card).
+    """
     result = trained.result
     name = f"{result.started:%Y%m%dT%H%M%S}"
     runs.mkdir(parents=True, exist_ok=True)
@@ -35,6 +41,12 @@ def save_run(trained: Trained, runs: Path) -> TrainResult:
             "feature_types": trained.frame.feature_types,
             "selected": result.selected,
             "thresholds": {c.name: c.threshold for c in result.candidates},
+            # Applied to the selected model's scores when it improved out-of-fold log loss.
+            "calibration": {
+                k: v
+                for k, v in result.diagnostics.get("calibration", {}).items()
+                if k in {"method", "params"}
+            },
             "models": manifests,
         }
         (staging / "scoring.json").write_text(json.dumps(scoring, indent=2), encoding="utf-8")
@@ -42,6 +54,9 @@ def save_run(trained: Trained, runs: Path) -> TrainResult:
         (staging / "result.json").write_text(
             json.dumps(final.to_dict(), indent=2, default=str), encoding="utf-8"
         )
+        for file_name, text in (documents or {}).items():
+            (staging / file_name).write_text(text, encoding="utf-8")
+        staging.chmod(0o755)  # mkdtemp makes it private; a run is as readable as its project
         target = runs / name
         if target.exists():
             shutil.rmtree(target)

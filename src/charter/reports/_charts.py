@@ -343,7 +343,7 @@ def _compact_axis(ax: Axes, which: str) -> None:
 
 # The model card's charts. Shares (rates, probabilities) are drawn in percent.
 
-_SQUARE = (4.6, 3.7)
+_SQUARE = (_WIDE, 4.2)
 _CURVE_POINTS = 400
 
 
@@ -487,14 +487,15 @@ def value_curve_chart(
         if chosen is not None and at is not None:
             ax.axvline(chosen, color=PALETTE[3], linestyle="--", linewidth=1)
             ax.plot([chosen], [at], marker="o", markersize=6, color=PALETTE[3], zorder=3)
-            ax.annotate(
+            left = chosen < (xs[0] + xs[-1]) / 2
+            ax.text(
+                chosen + (xs[-1] - xs[0]) * (0.012 if left else -0.012),
+                0.05,
                 f"chosen threshold {number(chosen)}: {number(at)}",
-                (chosen, at),
-                xytext=(8, -14 if at > (min(ys) + max(ys)) / 2 else 10),
-                textcoords="offset points",
+                transform=ax.get_xaxis_transform(),
                 fontsize=7.5,
                 color=PALETTE[3],
-                ha="left" if chosen < (xs[0] + xs[-1]) / 2 else "right",
+                ha="left" if left else "right",
                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0},
             )
         ax.set_xlim(xs[0], xs[-1])
@@ -519,7 +520,7 @@ def bar_chart(
     scale = 100.0 if percent_scale else 1.0
 
     def show(value: float) -> str:
-        return percent(value) if percent_scale else number(value)
+        return percent(value) if percent_scale else compact(value)
 
     description = (
         f"{title}: "
@@ -645,8 +646,8 @@ def _curve(
 
 
 def _percent_box(ax: Axes) -> None:
-    ax.set_xlim(0, 100)
-    ax.set_ylim(0, 101)
+    ax.set_xlim(-1, 101)
+    ax.set_ylim(-1, 102)
     ax.xaxis.set_major_locator(MaxNLocator(5))
     ax.yaxis.set_major_locator(MaxNLocator(5))
     ax.grid(color="#eaecf0", linewidth=0.8)
