@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ import sklearn
 import skops
 import skops.io as sio
 
+from charter._atomic import write_bytes_atomic
 from charter.errors import CharterError, UsageError
 from charter.modeling._baseline import BaselineCandidate
 from charter.modeling._boosted import BoostedCandidate
@@ -79,7 +78,7 @@ def save_candidate(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
-        _write_bytes_atomic(folder / name, data)
+        write_bytes_atomic(folder / name, data)
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "kind": candidate.kind,
@@ -88,7 +87,7 @@ def save_candidate(
         "files": {name: _sha256(data) for name, data in sorted(files.items())},
         "versions": _versions(),
     }
-    _write_bytes_atomic(folder / MANIFEST, _json_bytes(manifest))
+    write_bytes_atomic(folder / MANIFEST, _json_bytes(manifest))
     return manifest
 
 
@@ -270,18 +269,3 @@ def _versions() -> dict[str, str]:
         "numpy": np.__version__,
         "scipy": scipy.__version__,
     }
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
