@@ -20,9 +20,9 @@ from charter.modeling._diagnostics import (
     leakage_recheck,
     log_loss,
     reliability,
-    segments,
     underfit,
 )
+from charter.modeling._segments import segments
 
 # --- fitting --------------------------------------------------------------------------------
 

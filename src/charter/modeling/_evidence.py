@@ -18,7 +18,6 @@ from charter.modeling._diagnostics import (
     fit_gap,
     leakage_recheck,
     reliability,
-    segments,
     underfit,
 )
 from charter.modeling._explain import (
@@ -31,6 +30,7 @@ from charter.modeling._explain import (
 )
 from charter.modeling._frame import ModelingFrame
 from charter.modeling._metrics import business_value, value_curve
+from charter.modeling._segments import segments
 from charter.modeling._simple import SimpleCandidate
 from charter.modeling._splits import cv_scheme
 from charter.modeling._train import Trained
