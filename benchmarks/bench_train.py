@@ -135,6 +135,21 @@ def _task_hand(folder: Path) -> dict[str, Any]:
     scores = booster.predict(X.iloc[test_rows], num_iteration=booster.best_iteration)
     auc = float(roc_auc_score(y[test_rows], scores))
     done = time.perf_counter()
+
+    # Not timed: the same rounds refitted on all training rows (as charter refits), and charter's
+    # saved boosted model scored again on these test rows, to check the leaderboard's figure
+    # and to put a paired bootstrap interval on the difference.
+    refit = lgb.train(
+        {**HAND_PARAMS},
+        lgb.Dataset(X.iloc[train_rows], label=y[train_rows]),
+        num_boost_round=max(int(booster.best_iteration), 1),
+    )
+    refit_auc = float(roc_auc_score(y[test_rows], refit.predict(X.iloc[test_rows])))
+    charter_scores = _charter_boosted_scores(folder, frame.subset(test_rows))
+    charter_auc = gap_ci = None
+    if charter_scores is not None:
+        charter_auc = float(roc_auc_score(y[test_rows], charter_scores))
+        gap_ci = paired_auc_interval(y[test_rows], charter_scores, scores)
     return {
         "seconds": done - built,
         "parts": {
@@ -143,6 +158,9 @@ def _task_hand(folder: Path) -> dict[str, Any]:
             "predict": done - trained,
         },
         "roc_auc": auc,
+        "refit_roc_auc": refit_auc,
+        "charter_boosted_roc_auc": charter_auc,
+        "gap_ci": gap_ci,
         "best_iteration": int(booster.best_iteration),
         "rows": {"train": int(train_rows.size), "test": int(test_rows.size)},
         "test_positives": int(y[test_rows].sum()),
@@ -152,6 +170,39 @@ def _task_hand(folder: Path) -> dict[str, Any]:
         "lightgbm": lgb.__version__,
         "sklearn": sklearn.__version__,
     }
+
+
+def _charter_boosted_scores(folder: Path, test: Any) -> Any:
+    """The boosted model `charter train` saved in `folder`, scoring `test` (None if not saved)."""
+    from charter.modeling._artifacts import load_candidate
+
+    saved = sorted((folder / ".charter" / "runs").glob("*/models/boosted"))
+    return load_candidate(saved[-1]).predict(test) if saved else None
+
+
+def _auc(y: Any, scores: Any) -> float:
+    """ROC AUC from ranks (ties get their average rank): the Mann-Whitney statistic."""
+    from scipy.stats import rankdata
+
+    positives = int(y.sum())
+    negatives = len(y) - positives
+    ranks = rankdata(scores)
+    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def paired_auc_interval(
+    y: Any, first: Any, second: Any, *, resamples: int = 1000, seed: int = 0
+) -> list[float]:
+    """95% percentile bootstrap interval of AUC(first) - AUC(second), resampling test rows."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    gaps = []
+    for _ in range(resamples):
+        index = rng.integers(0, len(y), len(y))
+        gaps.append(_auc(y[index], first[index]) - _auc(y[index], second[index]))
+    low, high = np.percentile(gaps, [2.5, 97.5])
+    return [float(low), float(high)]
 
 
 def _emit(payload: dict[str, Any]) -> None:
@@ -396,16 +447,54 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             rows.append((what, f"{train.median:.1f} s", goal, met))
         else:
             rows.append((what, "not measured", goal, "?"))
+        gaps = auc_gaps(train, hand) if train.ok and hand.ok else []
         what = f"boosted − hand LightGBM test ROC AUC, {label}"
         goal = f"within ±{MAX_AUC_GAP}"
-        gaps = auc_gaps(train, hand) if train.ok and hand.ok else []
         if gaps:
             worst = max(gaps, key=abs)
             shown = f"{statistics.median(gaps):+.4f} (worst {worst:+.4f})"
             rows.append((what, shown, goal, "yes" if abs(worst) <= MAX_AUC_GAP else "**no**"))
         else:
             rows.append((what, "not measured", goal, "?"))
+        # The issue's reason for the goal, "the guard rails cost no accuracy", is one-sided.
+        what = f'… read as "costs no accuracy": boosted not below hand, {label}'
+        goal = f"≥ −{MAX_AUC_GAP}"
+        if gaps:
+            lowest = min(gaps)
+            met = "yes" if lowest >= -MAX_AUC_GAP else "**no**"
+            rows.append((what, f"{lowest:+.4f} (lowest)", goal, met))
+        else:
+            rows.append((what, "not measured", goal, "?"))
     return rows
+
+
+def checks(results: dict[str, Any]) -> list[str]:
+    """What the hand child established about charter's figures, in sentences."""
+    m = _by_name(results)
+    lines: list[str] = []
+    for key in results["schemes"]:
+        label = next(s.label for s in SCHEMES if s.key == key)
+        train, hand = m[f"train_{key}"], m[f"hand_{key}"]
+        pairs = [
+            (auc, run.payload)
+            for auc, run in zip(_boosted_aucs(train), hand.runs, strict=False)
+            if auc is not None and run.payload.get("charter_boosted_roc_auc") is not None
+        ]
+        if not pairs:
+            continue
+        largest = max(abs(auc - float(p["charter_boosted_roc_auc"])) for auc, p in pairs)
+        intervals = ", ".join(
+            f"[{p['gap_ci'][0]:+.4f}, {p['gap_ci'][1]:+.4f}]" for _, p in pairs if p.get("gap_ci")
+        )
+        refit = [float(p["refit_roc_auc"]) for _, p in pairs if p.get("refit_roc_auc") is not None]
+        lines.append(
+            f"{label}: charter's saved boosted model, scored again on the hand child's test rows, "
+            f"gives the leaderboard's ROC AUC in {len(pairs)} of {len(pairs)} runs (largest "
+            f"difference {largest:.1e}), so both were scored on the same rows; paired bootstrap "
+            f"95% interval of boosted − hand per run: {intervals}; the hand model's trees "
+            f"refitted on all training rows (as charter refits): ROC AUC {_spread(refit)}."
+        )
+    return lines
 
 
 HEADER = ("measurement", "median s", "min s", "max s", "runs", "CPU s", "peak RSS", "note")
@@ -516,7 +605,10 @@ def print_table(results: dict[str, Any]) -> None:
         )
     print()
     for what, measured, goal, met in goals(results):
-        print(f"{what:<58} {measured:>26}   goal {goal:<10} met: {met.strip('*')}")
+        print(f"{what:<66} {measured:>26}   goal {goal:<10} met: {met.strip('*')}")
+    print()
+    for line in checks(results):
+        print(line)
     print()
 
 
@@ -554,6 +646,9 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["", "| goal (issue 4) | measured | target | met |", "|---|---:|---:|---|"]
     for what, measured, goal, met in goals(results):
         lines.append(f"| {what} | {measured} | {goal} | {met} |")
+    found = checks(results)
+    if found:
+        lines += ["", *(f"- {line}" for line in found)]
     return "\n".join(lines) + "\n"
 
 
@@ -595,6 +690,7 @@ def to_json(results: dict[str, Any]) -> dict[str, Any]:
             dict(zip(("what", "measured", "goal", "met"), row, strict=True))
             for row in goals(results)
         ],
+        "checks": checks(results),
     }
 
 

@@ -17,6 +17,7 @@ from charter.modeling._diagnostics import (
     calibrate,
     fit_gap,
     leakage_recheck,
+    log_loss,
     reliability,
     underfit,
 )
@@ -81,12 +82,20 @@ def with_evidence(trained: Trained, charter: Charter, *, seed: int = 0) -> Train
                 "threshold": threshold,
             }
         diagnostics.update(_classification_curves(test.y, predicted))
-        bins = reliability(test.y, predicted)
         calibration = (
             calibrate(training.y[seen], oof[seen], seed=seed)
             if selected.kind != "baseline"
             else None
         )
+        # Probabilities are served calibrated when that lowered out-of-fold log loss; the
+        # reliability shown is that of the probabilities a user will get. Decisions keep using
+        # the threshold on the model's own score, so calibration never changes a decision.
+        calibrated = (
+            calibration.apply(predicted)
+            if calibration and calibration.method != "none"
+            else predicted
+        )
+        bins = reliability(test.y, calibrated)
         diagnostics["calibration"] = {
             "bins": [
                 {"score": float(s), "rate": float(r), "rows": int(n)}
@@ -99,6 +108,8 @@ def with_evidence(trained: Trained, charter: Charter, *, seed: int = 0) -> Train
             "params": calibration.params if calibration else {},
             "log_loss_before": calibration.log_loss_before if calibration else None,
             "log_loss_after": calibration.log_loss_after if calibration else None,
+            "test_log_loss": log_loss(test.y, predicted),
+            "test_log_loss_calibrated": log_loss(test.y, calibrated),
         }
     fit = fit_gap(selected.train_value, selected.cv_mean, metric=result.metric)
     diagnostics["fit"] = {"train": fit.train, "validation": fit.valid, "message": fit.message}
