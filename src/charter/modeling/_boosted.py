@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
 import lightgbm as lgb
@@ -75,7 +75,13 @@ class BoostedCandidate:
     """
 
     def __init__(
-        self, task: Task, *, seed: int = 0, budget_seconds: float = 60.0, max_trials: int = 20
+        self,
+        task: Task,
+        *,
+        seed: int = 0,
+        budget_seconds: float = 60.0,
+        max_trials: int = 20,
+        config: Mapping[str, float | int] | None = None,
     ) -> None:
         self.task: Task = check_task(task)
         if not (isinstance(budget_seconds, int | float) and math.isfinite(budget_seconds)):
@@ -91,6 +97,9 @@ class BoostedCandidate:
         self.seed = int(seed)
         self.budget_seconds = float(budget_seconds)
         self.max_trials = int(max_trials)
+        self.config = (
+            dict(config) if config is not None else None
+        )  # fixed: no search, only early stopping
         self.name = "boosted"
         self.kind: CandidateKind = "boosted"
         self.complexity = COMPLEXITY["boosted"]
@@ -263,7 +272,10 @@ class BoostedCandidate:
         fit_rows, valid_rows, how = split
         train_set = lgb.Dataset(X.iloc[fit_rows], label=y[fit_rows], free_raw_data=False)
         valid_set = lgb.Dataset(X.iloc[valid_rows], label=y[valid_rows], reference=train_set)
-        configs = [dict(DEFAULT_CONFIG), *_random_configs(self.max_trials - 1, seed=self.seed)]
+        if self.config is not None:
+            configs = [dict(self.config)]
+        else:
+            configs = [dict(DEFAULT_CONFIG), *_random_configs(self.max_trials - 1, seed=self.seed)]
         base = self._base_params(len(y))
         trials: list[dict[str, Any]] = []
         deadline = math.inf

@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from charter.data import DATASET, Dataset, quote_identifier
+from charter.modeling._boosted import BoostedCandidate
 from charter.modeling._candidates import Candidate, default_candidates
 from charter.modeling._frame import ModelingFrame, Task, build_frame
 from charter.modeling._metrics import (
@@ -36,6 +38,9 @@ from charter.spec import Charter
 __all__ = ["Trained", "train"]
 
 Step = Callable[[str], None]
+
+SEARCH_TRIALS = 8
+"""Settings the boosted candidate tries (the defaults first), when the budget allows."""
 
 
 @dataclass(frozen=True)
@@ -85,14 +90,26 @@ def train(
     test_index = np.flatnonzero(is_test)
     train_frame, test_frame = frame.subset(np.flatnonzero(~is_test)), frame.subset(test_index)
     scheme = cv_scheme(train_frame, folds=folds, seed=seed)
-    # The boosted search runs in every fold and in the final fit: they share the budget.
-    per_fit = budget_seconds / (len(scheme.folds) + 1)
     candidates: list[Candidate] = [
         *default_candidates(
-            task, has_rule=frame.baseline is not None, seed=seed, budget_seconds=per_fit, only=only
+            task,
+            has_rule=frame.baseline is not None,
+            seed=seed,
+            budget_seconds=budget_seconds,
+            only=only,
         ),
         *extra,
     ]
+    warnings: list[str] = []
+    searches: dict[str, dict[str, Any]] = {}
+    for index, candidate in enumerate(candidates):
+        if isinstance(candidate, BoostedCandidate) and candidate.config is None:
+            step("searching boosted settings")
+            candidates[index], searches[candidate.name], warning = _tune(
+                candidate, train_frame, seed=seed
+            )
+            if warning:
+                warnings.append(warning)
     results: list[CandidateResult] = []
     models: dict[str, Candidate] = {}
     oofs: dict[str, np.ndarray] = {}
@@ -102,6 +119,10 @@ def train(
         validated, model, oof, predicted = _validate(
             candidate, charter, train_frame, test_frame, scheme, seed=seed
         )
+        if candidate.name in searches:
+            validated = replace(
+                validated, params={**validated.params, "search": searches[candidate.name]}
+            )
         results.append(validated)
         models[candidate.name] = model
         oofs[candidate.name] = oof
@@ -146,8 +167,36 @@ def train(
         headline=_headline(beats, selected, baseline, gain, gain_ci, target, metric),
         features=tuple(frame.X.columns),
         dropped=frame.dropped,
+        warnings=tuple(warnings),
     )
     return Trained(result=result, models=models, frame=frame, test=test_index, oof=oofs)
+
+
+def _tune(
+    candidate: BoostedCandidate, train_frame: ModelingFrame, *, seed: int
+) -> tuple[BoostedCandidate, dict[str, Any], str | None]:
+    """Search the boosted settings once, on the training rows, within the whole budget.
+
+    Every fold and the final fit then use the settings found (with their own early stopping), so
+    the search is paid once and its result does not vary from fold to fold. The test rows are
+    never seen. A search cut short by the budget may choose differently on a slower machine.
+    """
+    clock = time.perf_counter()
+    searched = BoostedCandidate(
+        candidate.task, seed=seed, budget_seconds=candidate.budget_seconds, max_trials=SEARCH_TRIALS
+    ).fit(train_frame)
+    search = {**searched.search_, "seconds": round(time.perf_counter() - clock, 3)}
+    warning = None
+    if search.get("stopped_by") == "budget":
+        warning = (
+            f"The boosted search stopped at the time budget after {search.get('trials_run')} of "
+            f"{SEARCH_TRIALS} settings: a rerun on a slower or busier machine may choose other "
+            "settings. Raise --budget to search them all and make the run reproducible."
+        )
+    fixed = BoostedCandidate(
+        candidate.task, seed=seed, budget_seconds=candidate.budget_seconds, config=searched.config_
+    )
+    return fixed, search, warning
 
 
 def guess_task(dataset: Dataset, target: str) -> Task:
@@ -327,8 +376,6 @@ def _beats(
 
 
 def _with_selected(result: CandidateResult, selected: bool) -> CandidateResult:
-    from dataclasses import replace
-
     return replace(result, selected=selected)
 
 
