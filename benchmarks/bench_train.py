@@ -588,7 +588,8 @@ def _note(m: Measurement) -> str:
             f"test ROC AUC {_spread(aucs)}; {payload.get('best_iteration')} trees (early stopping "
             f"on {HAND_VALIDATION_SHARE:.0%} of {rows.get('train', 0):,} training rows); "
             f"{rows.get('test', 0):,} test rows; build_frame + holdout {build or 0:.1f} s "
-            "not counted; time is train + predict"
+            "not counted; time is train + predict; CPU s and peak RSS are the whole child's, "
+            "checks below included"
         )
     return ""
 
