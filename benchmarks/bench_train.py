@@ -267,6 +267,7 @@ def _summary(document: dict[str, Any], exit_code: int) -> dict[str, Any]:
             "budget_seconds": params.get("budget_seconds"),
             "trials_run": search.get("trials_run"),
             "stopped_by": search.get("stopped_by"),
+            "search_seconds": search.get("seconds"),
         }
     return {
         "how": "charter train --json (CLI, wall time incl. start-up)",
@@ -561,14 +562,17 @@ def _note(m: Measurement) -> str:
             seconds = _median_of(m.runs, _candidate_field(name, "seconds"))
             if seconds is not None:
                 parts.append(f"{name} {seconds:.1f} s")
+        search = _median_of(m.runs, _candidate_field("boosted", "search_seconds"))
+        if search is not None:
+            parts.append(f"boosted search (apart from the above) {search:.1f} s")
         boosted = [r.payload["candidates"].get("boosted") for r in m.runs]
         if all(boosted):
             trials = sorted({int(b["trials_run"] or 0) for b in boosted if b})
             stops = sorted({str(b["stopped_by"]) for b in boosted if b})
             shown = "/".join(str(t) for t in trials)
             parts.append(
-                f"boosted: final search {shown} trial(s), ended by {'/'.join(stops)}, "
-                f"{boosted[-1]['iterations'] if boosted[-1] else '?'} trees"
+                f"boosted search: {shown} setting(s) tried, ended by {'/'.join(stops)}; "
+                f"final model {boosted[-1]['iterations'] if boosted[-1] else '?'} trees"
             )
         for name in ("simple", "boosted"):
             aucs = [
