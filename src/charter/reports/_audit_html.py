@@ -7,11 +7,8 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
-
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from charter import __version__
 from charter._atomic import write_text_atomic
@@ -32,6 +29,7 @@ from charter.reports._format import (
     number,
     percent,
 )
+from charter.reports._templates import environment
 
 __all__ = ["render_audit_html", "write_audit_html"]
 
@@ -87,24 +85,13 @@ def render_audit_html(result: AuditResult) -> str:
     Example:
         >>> html = render_audit_html(project.audit())  # doctest: +SKIP
     """
-    template = _environment().get_template("audit.html.j2")
+    template = environment().get_template("audit.html.j2")
     return template.render(**_context(result))
 
 
 def write_audit_html(result: AuditResult, path: str | os.PathLike[str]) -> Path:
     """Write the readiness report of `result` to `path` (folders created) and return the path."""
     return write_text_atomic(path, render_audit_html(result))
-
-
-@cache
-def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("charter.reports", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def _context(result: AuditResult) -> dict[str, Any]:

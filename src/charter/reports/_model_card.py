@@ -6,11 +6,8 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from charter import __version__
 from charter._atomic import write_text_atomic
@@ -26,6 +23,7 @@ from charter.reports._charts import (
     value_curve_chart,
 )
 from charter.reports._format import number, percent, signed
+from charter.reports._templates import environment
 from charter.spec import Charter
 
 if TYPE_CHECKING:
@@ -103,23 +101,12 @@ def render_model_card(result: TrainResult, charter: Charter) -> str:
     Example:
         >>> html = render_model_card(trained.result, charter)  # doctest: +SKIP
     """
-    return _environment().get_template("model_card.html.j2").render(**_context(result, charter))
+    return environment().get_template("model_card.html.j2").render(**_context(result, charter))
 
 
 def write_model_card(result: TrainResult, charter: Charter, path: str | os.PathLike[str]) -> Path:
     """Write the model card of `result` to `path` (folders created) and return the path."""
     return write_text_atomic(path, render_model_card(result, charter))
-
-
-@cache
-def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("charter.reports", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def _context(result: TrainResult, charter: Charter) -> dict[str, Any]:
