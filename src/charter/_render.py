@@ -83,28 +83,25 @@ def render_validation(console: Console, report: ValidationReport, source: object
         f"{report.good_rows:,} good, {report.bad_rows:,} breaking it."
     )
     if report.violations:
-        table = Table(expand=True, pad_edge=False)
-        table.add_column("", width=7, no_wrap=True)
-        table.add_column("column", style="cyan")
-        table.add_column("rule", no_wrap=True)
-        table.add_column("rows", justify="right")
-        table.add_column("problem", ratio=3)
-        table.add_column("examples (row: value)", ratio=2)
+        # Blocks rather than a wide table: messages and examples stay readable at 80 columns.
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=7, no_wrap=True)
+        grid.add_column(ratio=1)
         for violation in report.violations:
             style = "bold red" if violation.level == "error" else "yellow"
             examples = ", ".join(
-                f"{e.row}: {e.value!r}" if e.value is not None else f"{e.row}: null"
+                f"row {e.row}: {e.value!r}" if e.value is not None else f"row {e.row}: empty"
                 for e in violation.examples
             )
-            table.add_row(
-                f"[{style}]{violation.level}[/]",
-                escape(violation.column),
-                violation.rule,
-                f"{violation.rows:,}",
-                escape(violation.message),
-                escape(examples),
+            text = (
+                f"[cyan]{escape(violation.column)}[/] · {violation.rule} · {violation.rows:,} row(s)\n"
+                f"{escape(violation.message)}"
             )
-        console.print(table)
+            if examples:
+                text += f"\n[dim]e.g. {escape(examples)}[/]"
+            grid.add_row(f"[{style}]{violation.level}[/]", text)
+            grid.add_row("", "")
+        console.print(grid)
     if report.ok:
         console.print(
             "[bold green]The batch keeps the contract.[/]"
