@@ -35,6 +35,28 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from charter import __version__
+
+        typer.echo(f"charter {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Carry a tabular ML project from business problem to monitored production, with a gate at every phase."""
+
+
 CharterOption = Annotated[
     Path, typer.Option("--charter", "-c", help="The charter file.", dir_okay=False)
 ]

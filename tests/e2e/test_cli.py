@@ -221,3 +221,10 @@ def test_demo_runs_end_to_end(tmp_path):
     cards = list((tmp_path / "d" / ".charter" / "runs").glob("*/model_card.html"))
     assert len(cards) == 1 and "<html" in cards[0].read_text()
     assert "Model card:" in result.output
+
+
+def test_version_is_printed():
+    from charter import __version__
+
+    result = run("--version")
+    assert result.exit_code == 0 and result.output.strip() == f"charter {__version__}"
