@@ -593,13 +593,13 @@ def _mib(size: int) -> str:
     return f"{size / 2**20:,.0f} MiB" if size < 10 * 2**30 else f"{size / 2**30:,.1f} GiB"
 
 
-def _by_name(results: dict[str, Any]) -> dict[str, Measurement]:
+def by_name(results: dict[str, Any]) -> dict[str, Measurement]:
     return {m.name: m for m in results["measurements"]}
 
 
 def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(what, measured, goal, met) for each of the issue's targets."""
-    m = _by_name(results)
+    m = by_name(results)
     arrow_bytes = m["arrow"].runs[0].payload.get("arrow_bytes") if m["arrow"].ok else None
 
     def row(
@@ -663,7 +663,10 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 HEADER = ("measurement", "median s", "min s", "max s", "runs", "CPU s", "peak RSS", "note")
 
 
-def _measurement_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+def measurement_rows(
+    results: dict[str, Any], note: Callable[[Measurement], str]
+) -> list[tuple[str, ...]]:
+    """One table row per measurement: median, min, max, runs, CPU seconds, peak RSS, `note`."""
     rows: list[tuple[str, ...]] = []
     for m in results["measurements"]:
         if m.ok:
@@ -677,13 +680,27 @@ def _measurement_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
                     str(len(times)),
                     f"{statistics.median(r.cpu for r in m.runs):.1f}",
                     _mib(m.peak_rss),
-                    _note(m),
+                    note(m),
                 )
             )
         else:
-            first_line = (m.error or "").splitlines()[0]
+            first_line = (m.error or "not measured").splitlines()[0]
             rows.append((m.label, "—", "—", "—", "0", "—", "—", first_line))
     return rows
+
+
+def print_rows(rows: list[tuple[str, ...]]) -> None:
+    """Print `HEADER` and `rows` as aligned columns, the last one (the note) unpadded."""
+    table = [HEADER, *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(HEADER) - 1)]
+    print()
+    for row in table:
+        print(
+            "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True))
+            + "  "
+            + row[-1]
+        )
+    print()
 
 
 def _median_part(m: Measurement, part: str) -> float:
@@ -719,16 +736,7 @@ def _note(m: Measurement) -> str:
 
 
 def print_table(results: dict[str, Any]) -> None:
-    rows = [HEADER, *_measurement_rows(results)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER) - 1)]
-    print()
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True))
-            + "  "
-            + row[-1]
-        )
-    print()
+    print_rows(measurement_rows(results, _note))
     for what, measured, goal, met in goals(results):
         print(f"{what:<52} {measured:>14}   goal {goal:<8} met: {met.strip('*')}")
     print()
@@ -738,7 +746,7 @@ def markdown(results: dict[str, Any]) -> str:
     """The dated section appended to BENCHMARKS.md."""
     mach = results["machine"]
     versions = mach["versions"]
-    m = _by_name(results)
+    m = by_name(results)
     data: Path = results["data"]
     try:
         shown = data.relative_to(HERE.parent)
@@ -775,7 +783,7 @@ def markdown(results: dict[str, Any]) -> str:
         "| " + " | ".join(HEADER) + " |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for row in _measurement_rows(results):
+    for row in measurement_rows(results, _note):
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
     lines += ["", "| goal (issue 3) | measured | target | met |", "|---|---:|---:|---|"]
     for what, measured, goal, met in goals(results):

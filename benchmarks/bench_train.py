@@ -36,13 +36,17 @@ from pathlib import Path
 from typing import Any
 
 from bench_audit import (
+    HEADER,
     PAYLOAD_MARK,
     Measurement,
     Run,
     _failure,
     _mib,
     _say,
+    by_name,
     machine,
+    measurement_rows,
+    print_rows,
     run_child,
 )
 
@@ -412,10 +416,6 @@ def _versions() -> dict[str, str]:
 # ---------------------------------------------------------------- reporting
 
 
-def _by_name(results: dict[str, Any]) -> dict[str, Measurement]:
-    return {m.name: m for m in results["measurements"]}
-
-
 def _boosted_aucs(train: Measurement) -> list[float | None]:
     aucs: list[float | None] = []
     for run in train.runs:
@@ -435,7 +435,7 @@ def auc_gaps(train: Measurement, hand: Measurement) -> list[float]:
 
 def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(what, measured, goal, met) for each of the issue's targets."""
-    m = _by_name(results)
+    m = by_name(results)
     rows: list[tuple[str, str, str, str]] = []
     folds = results["folds"]
     for key in results["schemes"]:
@@ -471,7 +471,7 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 def checks(results: dict[str, Any]) -> list[str]:
     """What the hand child established about charter's figures, in sentences."""
-    m = _by_name(results)
+    m = by_name(results)
     lines: list[str] = []
     for key in results["schemes"]:
         label = next(s.label for s in SCHEMES if s.key == key)
@@ -496,32 +496,6 @@ def checks(results: dict[str, Any]) -> list[str]:
             f"refitted on all training rows (as charter refits): ROC AUC {_spread(refit)}."
         )
     return lines
-
-
-HEADER = ("measurement", "median s", "min s", "max s", "runs", "CPU s", "peak RSS", "note")
-
-
-def _measurement_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
-    rows: list[tuple[str, ...]] = []
-    for m in results["measurements"]:
-        if m.ok:
-            times = m.seconds()
-            rows.append(
-                (
-                    m.label,
-                    f"{m.median:.2f}",
-                    f"{min(times):.2f}",
-                    f"{max(times):.2f}",
-                    str(len(times)),
-                    f"{statistics.median(r.cpu for r in m.runs):.1f}",
-                    _mib(m.peak_rss),
-                    _note(m),
-                )
-            )
-        else:
-            first_line = (m.error or "not measured").splitlines()[0]
-            rows.append((m.label, "—", "—", "—", "0", "—", "—", first_line))
-    return rows
 
 
 def _median_of(runs: Sequence[Run], get: Callable[[dict[str, Any]], Any]) -> float | None:
@@ -599,16 +573,7 @@ def _note(m: Measurement) -> str:
 
 
 def print_table(results: dict[str, Any]) -> None:
-    rows = [HEADER, *_measurement_rows(results)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER) - 1)]
-    print()
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True))
-            + "  "
-            + row[-1]
-        )
-    print()
+    print_rows(measurement_rows(results, _note))
     for what, measured, goal, met in goals(results):
         print(f"{what:<66} {measured:>26}   goal {goal:<10} met: {met.strip('*')}")
     print()
@@ -646,7 +611,7 @@ def markdown(results: dict[str, Any]) -> str:
         "| " + " | ".join(HEADER) + " |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for row in _measurement_rows(results):
+    for row in measurement_rows(results, _note):
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
     lines += ["", "| goal (issue 4) | measured | target | met |", "|---|---:|---:|---|"]
     for what, measured, goal, met in goals(results):
