@@ -226,11 +226,10 @@ def audit(
         result = project.audit(on_step=lambda step: status.update(f"Auditing: {step}…"))
     report = html or project.workspace / "reports" / f"audit-{result.started:%Y%m%dT%H%M%S}.html"
     write_audit_html(result, report)
-    write_text_atomic(
-        project.workspace / "reports" / "audit-latest.json", json.dumps(result.to_dict(), indent=2)
-    )
+    document = json.dumps(result.to_dict(), indent=2)
+    write_text_atomic(project.workspace / "reports" / "audit-latest.json", document)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(document)
     else:
         console = _console()
         render_audit(console, result, show_info=verbose)

@@ -30,11 +30,11 @@ from charter.modeling._explain import (
     tree_contributions,
 )
 from charter.modeling._frame import ModelingFrame
-from charter.modeling._metrics import business_value, value_curve
+from charter.modeling._metrics import value_curve
 from charter.modeling._segments import segments
 from charter.modeling._simple import SimpleCandidate
 from charter.modeling._splits import cv_scheme
-from charter.modeling._train import Trained
+from charter.modeling._train import Trained, charter_value
 from charter.spec import Charter
 
 __all__ = ["contributions_of", "with_evidence"]
@@ -61,15 +61,7 @@ def with_evidence(trained: Trained, charter: Charter, *, seed: int = 0) -> Train
     warnings: list[str] = list(result.warnings)
 
     def value(y: np.ndarray, p: np.ndarray) -> float:
-        return business_value(
-            task,
-            y,
-            p,
-            threshold=threshold,
-            values=charter.success.value,
-            cost_per_unit=charter.success.error_cost_per_unit,
-            metric=charter.success.metric,
-        )[1]
+        return charter_value(charter, task, y, p, threshold)
 
     oof = trained.oof[result.selected]
     seen = ~np.isnan(oof)

@@ -35,7 +35,7 @@ from charter.modeling._splits import (
 )
 from charter.spec import Charter
 
-__all__ = ["Trained", "train"]
+__all__ = ["Trained", "charter_value", "train"]
 
 Step = Callable[[str], None]
 
@@ -231,17 +231,19 @@ def _validate(
     tuned = candidate.kind != "baseline"
     threshold = _threshold(charter, train_frame.task, y_oof, oof[validated], tuned=tuned)
     fold_values = tuple(
-        _value(charter, train_frame.task, train_frame.y[fold.valid], oof[fold.valid], threshold)
+        charter_value(
+            charter, train_frame.task, train_frame.y[fold.valid], oof[fold.valid], threshold
+        )
         for fold in scheme.folds
     )
     model = candidate.fit(train_frame)
     predicted = model.predict(test_frame)
-    train_value = _value(
+    train_value = charter_value(
         charter, train_frame.task, train_frame.y, model.predict(train_frame), threshold
     )
     groups = test_frame.groups if _repeats(test_frame.groups) else None
     value_ci = bootstrap_interval(
-        lambda y, p: _value(charter, test_frame.task, y, p, threshold),
+        lambda y, p: charter_value(charter, test_frame.task, y, p, threshold),
         test_frame.y,
         predicted,
         seed=seed,
@@ -259,7 +261,7 @@ def _validate(
         cv_metrics=_metrics(train_frame.task, y_oof, oof[validated], threshold),
         threshold=threshold,
         test_metrics=_metrics(test_frame.task, test_frame.y, predicted, threshold),
-        test_value=_value(charter, test_frame.task, test_frame.y, predicted, threshold),
+        test_value=charter_value(charter, test_frame.task, test_frame.y, predicted, threshold),
         test_value_ci=value_ci,
         train_value=train_value,
         params=model.params(),
@@ -278,9 +280,10 @@ def _threshold(
     return 0.5
 
 
-def _value(
+def charter_value(
     charter: Charter, task: Task, y: np.ndarray, predicted: np.ndarray, threshold: float | None
 ) -> float:
+    """The charter's business metric per row for `predicted`, deciding at `threshold`."""
     return business_value(
         task,
         y,
@@ -344,7 +347,7 @@ def _gain(
     """The selected model's value minus the baseline's on the same test rows, with a paired interval."""
 
     def gain(y: np.ndarray, model: np.ndarray, base: np.ndarray) -> float:
-        return _value(charter, test.task, y, model, selected.threshold) - _value(
+        return charter_value(charter, test.task, y, model, selected.threshold) - charter_value(
             charter, test.task, y, base, baseline.threshold
         )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from charter.reports._format import (
     evidence_items,
     number,
     percent,
+    real_number,
 )
 from charter.reports._templates import environment
 
@@ -218,7 +218,7 @@ def _group_charts(findings: Sequence[Finding], *, task: str) -> list[Chart]:
 
 
 def _group(record: Mapping[str, Any]) -> GroupRate | None:
-    rows, rate = _real(record.get("rows")), _real(record.get("rate"))
+    rows, rate = real_number(record.get("rows")), real_number(record.get("rate"))
     if rows is None or "group" not in record:
         return None
     evaluable = record.get("evaluable", True) is not False
@@ -231,7 +231,11 @@ def _learning_curve(findings: Sequence[Finding]) -> Chart | None:
             continue
         records = _records(finding.evidence, "curve") or _records(finding.evidence, "points")
         points = [
-            (_real(p.get("rows")), _real(p.get("score")), _real(p.get("std")) or 0.0)
+            (
+                real_number(p.get("rows")),
+                real_number(p.get("score")),
+                real_number(p.get("std")) or 0.0,
+            )
             for p in records
         ]
         complete = [(r, s, d) for r, s, d in points if r is not None and s is not None]
@@ -250,7 +254,7 @@ def _volume(findings: Sequence[Finding]) -> Chart | None:
         if finding.check != "timeliness.volume_per_period":
             continue
         points = [
-            (str(p.get("period")), _real(p.get("rows")))
+            (str(p.get("period")), real_number(p.get("rows")))
             for p in _records(finding.evidence, "series")
         ]
         complete = [(period, int(rows)) for period, rows in points if rows is not None]
@@ -264,16 +268,6 @@ def _records(evidence: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     if not isinstance(value, Sequence) or isinstance(value, str):
         return []
     return [v for v in value if isinstance(v, Mapping)]
-
-
-def _real(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number_ = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number_ if math.isfinite(number_) else None
 
 
 def _column_row(column: ColumnProfile, target: str) -> _ColumnRow:

@@ -17,6 +17,7 @@ __all__ = [
     "evidence_items",
     "number",
     "percent",
+    "real_number",
     "shorten",
     "signed",
 ]
@@ -200,3 +201,14 @@ def _is_row(value: Any) -> bool:
 
 def _is_record(value: Any) -> bool:
     return isinstance(value, Mapping) and all(_is_scalar(v) for v in value.values())
+
+
+def real_number(value: Any) -> float | None:
+    """`value` as a finite float, or None for booleans, text, None, NaN and infinities."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number_ = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number_ if math.isfinite(number_) else None

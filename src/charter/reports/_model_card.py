@@ -22,7 +22,7 @@ from charter.reports._charts import (
     roc_chart,
     value_curve_chart,
 )
-from charter.reports._format import number, percent, signed
+from charter.reports._format import number, percent, real_number, signed
 from charter.reports._templates import environment
 from charter.spec import Charter
 
@@ -135,7 +135,7 @@ def _context(result: TrainResult, charter: Charter) -> dict[str, Any]:
             "total": number(result.rows_train + result.rows_test),
         },
         "holdout": {k: _text(v) for k, v in result.holdout.items()},
-        "holdout_share": percent(_real(result.holdout.get("share"))),
+        "holdout_share": percent(real_number(result.holdout.get("share"))),
         "validation": {k: _text(v) for k, v in result.validation.items()},
         "headers": [_metric_label(m) for m in _COLUMNS.get(result.task, ())],
         "leaderboard": [_row(c, result) for c in result.candidates],
@@ -173,7 +173,7 @@ def _row(candidate: CandidateResult, result: TrainResult) -> _Row:
     low, high = candidate.test_value_ci
     metrics = []
     for name in _COLUMNS.get(result.task, ()):
-        value = _real(candidate.test_metrics.get(name))
+        value = real_number(candidate.test_metrics.get(name))
         if name == "mape":
             metrics.append(percent(value))
         else:
@@ -269,7 +269,7 @@ def _figures(
             (
                 value_curve_chart(
                     *_pair(curve.get("thresholds"), curve.get("values")),
-                    chosen=_real(curve.get("threshold")),
+                    chosen=real_number(curve.get("threshold")),
                     unit=unit,
                 ),
                 "Each point is the value per row if the decision were taken for every row whose "
@@ -279,25 +279,25 @@ def _figures(
         )
     roc, pr = _mapping(diagnostics, "roc"), _mapping(diagnostics, "pr")
     if roc:
-        auc = _real(roc.get("auc"))
+        auc = real_number(roc.get("auc"))
         found.append(
             (
                 roc_chart(
                     *_pair(roc.get("fpr"), roc.get("tpr")),
-                    auc=auc if auc is not None else _real(tested.get("roc_auc")),
+                    auc=auc if auc is not None else real_number(tested.get("roc_auc")),
                 ),
                 f"How well the scores separate {it} from the rest: the closer the curve runs to "
                 "the top left corner, the better; the diagonal is guessing.",
             )
         )
     if pr:
-        ap = _real(pr.get("ap"))
+        ap = real_number(pr.get("ap"))
         found.append(
             (
                 pr_chart(
                     *_pair(pr.get("recall"), pr.get("precision")),
-                    ap=ap if ap is not None else _real(tested.get("pr_auc")),
-                    prevalence=_real(pr.get("prevalence")) or _prevalence(diagnostics),
+                    ap=ap if ap is not None else real_number(tested.get("pr_auc")),
+                    prevalence=real_number(pr.get("prevalence")) or _prevalence(diagnostics),
                 ),
                 f"Of the rows flagged, the share that really is {it} (precision), against the "
                 f"share of all {it} rows that get flagged (recall).",
@@ -312,7 +312,7 @@ def _figures(
                     [p[0] for p in points],
                     [p[1] for p in points],
                     [p[2] for p in points],
-                    ece=_real(calibration.get("ece")),
+                    ece=real_number(calibration.get("ece")),
                     method=_text(calibration.get("method")),
                 ),
                 _text(calibration.get("message"))
@@ -338,9 +338,10 @@ def _learning(diagnostics: Mapping[str, Any]) -> tuple[Chart | None, str]:
     if not curve:
         return None, ""
     points = [
-        (r, s, _real(p.get("std")) or 0.0)
+        (r, s, real_number(p.get("std")) or 0.0)
         for p in _records(curve.get("points"))
-        if (r := _real(p.get("rows"))) is not None and (s := _real(p.get("score"))) is not None
+        if (r := real_number(p.get("rows"))) is not None
+        and (s := real_number(p.get("score"))) is not None
     ]
     chart = learning_curve_chart(
         [p[0] for p in points],
@@ -365,7 +366,9 @@ def _importance(
     if permutation:
         bars = []
         for name, pair in permutation.items():
-            values = _floats(pair) if isinstance(pair, Sequence) else [_real(pair) or math.nan]
+            values = (
+                _floats(pair) if isinstance(pair, Sequence) else [real_number(pair) or math.nan]
+            )
             if values and math.isfinite(values[0]):
                 spread = values[1] if len(values) > 1 and math.isfinite(values[1]) else 0.0
                 bars.append(Bar(str(name), values[0], spread))
@@ -388,7 +391,7 @@ def _importance(
         bars = [
             Bar(str(name), value)
             for name, raw in contributions.items()
-            if (value := _real(raw)) is not None
+            if (value := real_number(raw)) is not None
         ]
         bars.sort(key=lambda b: -b.value)
         scale = "log-odds" if task == "classification" else "target units"
@@ -424,18 +427,22 @@ def _segments(
         if "groups" in record:
             groups = _records(record.get("groups"))
             metric = _text(record.get("gap_metric")) or next(
-                (m for m in _SEGMENT_METRICS if any(_real(g.get(m)) is not None for g in groups)),
+                (
+                    m
+                    for m in _SEGMENT_METRICS
+                    if any(real_number(g.get(m)) is not None for g in groups)
+                ),
                 "",
             )
             bars[column, metric] = [
                 Bar(_text(g.get("value", g.get("group"))) or "(missing)", v, 0.0, _note(g, metric))
                 for g in groups
-                if (v := _real(g.get(metric))) is not None
+                if (v := real_number(g.get(metric))) is not None
             ]
             notes[column, metric] = _text(record.get("message")) or ""
-            if record.get("sensitive") and _real(record.get("gap")) is not None:
+            if record.get("sensitive") and real_number(record.get("gap")) is not None:
                 sensitive.append(record)
-        elif (value := _real(record.get("value"))) is not None:
+        elif (value := real_number(record.get("value"))) is not None:
             key = (column, _text(record.get("metric")) or "value")
             label = _text(record.get("group")) or "(missing)"
             bars.setdefault(key, []).append(Bar(label, value, 0.0, _note(record, "")))
@@ -449,9 +456,9 @@ def _segments(
             figures.append(_Figure(chart, notes.get((column, metric), "")))
     fairness = _mapping(diagnostics, "fairness")
     if fairness is None and sensitive:
-        worst = max(sensitive, key=lambda r: _real(r.get("gap")) or 0.0)
+        worst = max(sensitive, key=lambda r: real_number(r.get("gap")) or 0.0)
         fairness = {
-            "gap": _real(worst.get("gap")),
+            "gap": real_number(worst.get("gap")),
             "limit": charter.constraints.max_fairness_gap,
             "column": worst.get("column"),
             "metric": worst.get("gap_metric"),
@@ -462,7 +469,9 @@ def _segments(
 
 def _fairness(fairness: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """Whether the gap is within the charter's limit, and the gap in words."""
-    gap, limit = (_real(fairness.get(k)) for k in ("gap", "limit")) if fairness else (None, None)
+    gap, limit = (
+        (real_number(fairness.get(k)) for k in ("gap", "limit")) if fairness else (None, None)
+    )
     if not fairness or gap is None:
         return None
     metric = _text(fairness.get("metric"))
@@ -485,9 +494,13 @@ def _fairness(fairness: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _note(group: Mapping[str, Any], shown: str) -> str:
-    parts = [f"{number(int(rows))} rows"] if (rows := _real(group.get("rows"))) is not None else []
+    parts = (
+        [f"{number(int(rows))} rows"]
+        if (rows := real_number(group.get("rows"))) is not None
+        else []
+    )
     for metric, words in (("decision_rate", "flagged"), ("recall", "caught")):
-        value = _real(group.get(metric))
+        value = real_number(group.get(metric))
         if metric != shown and value is not None:
             parts.append(f"{percent(value)} {words}")
     return " · ".join(parts)
@@ -496,7 +509,7 @@ def _note(group: Mapping[str, Any], shown: str) -> str:
 def _examples(diagnostics: Mapping[str, Any], result: TrainResult) -> list[_Example]:
     examples = []
     for record in _records(diagnostics.get("reasons")):
-        score = _real(record.get("score"))
+        score = real_number(record.get("score"))
         shown = f"prediction {number(score)}"
         if score is not None and result.task == "classification":
             shown = f"predicted chance {percent(score)}"
@@ -549,7 +562,7 @@ def _metric_label(metric: str) -> str:
 
 
 def _bin(record: Mapping[str, Any]) -> tuple[float, float, int] | None:
-    score, rate, rows = (_real(record.get(k)) for k in ("score", "rate", "rows"))
+    score, rate, rows = (real_number(record.get(k)) for k in ("score", "rate", "rows"))
     if score is None or rate is None or rows is None or rows <= 0:
         return None
     return score, rate, int(rows)
@@ -570,23 +583,13 @@ def _floats(value: Any) -> list[float]:
     """Numbers from a list (NaN where a number is missing); [] for any other shape."""
     if not isinstance(value, Sequence) or isinstance(value, str):
         return []
-    return [math.nan if (v := _real(item)) is None else v for item in value]
+    return [math.nan if (v := real_number(item)) is None else v for item in value]
 
 
 def _pair(xs: Any, ys: Any) -> tuple[list[float], list[float]]:
     """Two lists of numbers of one length, or two empty lists."""
     first, second = _floats(xs), _floats(ys)
     return (first, second) if len(first) == len(second) else ([], [])
-
-
-def _real(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number_ = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number_ if math.isfinite(number_) else None
 
 
 def _text(value: Any) -> str | None:
