@@ -143,3 +143,17 @@ def render_training(console: Console, result: TrainResult) -> None:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     style = "bold green" if result.beats_baseline else "bold red"
     console.print(f"[{style}]{escape(result.headline)}[/]")
+
+
+def render_registered(console: Console, result: TrainResult) -> None:
+    """The versions a training run registered, and what to do next."""
+    if not result.versions:
+        return
+    named = ", ".join(
+        f"v{number} {escape(name)}{' (chosen)' if name == result.selected else ''}"
+        for name, number in result.versions.items()
+    )
+    console.print(f"Registered: {named}.")
+    if result.beats_baseline:
+        chosen = result.versions.get(result.selected)
+        console.print(f"Next: `charter promote` puts v{chosen} through the gates into production.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -12,13 +13,31 @@ from charter.audit import AuditResult, profile_dataset
 from charter.audit._context import guess_task
 from charter.audit._run import run_audit
 from charter.data import DATASET, Dataset, open_dataset, quote_identifier, read_file
-from charter.errors import CharterError
+from charter.errors import CharterError, UsageError
 from charter.modeling._candidates import Candidate
 from charter.modeling._evidence import with_evidence
 from charter.modeling._result import TrainResult
 from charter.modeling._save import save_run
 from charter.modeling._train import train
-from charter.reports import render_model_card
+from charter.registry import (
+    PRODUCTION,
+    Entry,
+    Gate,
+    ModelVersion,
+    Promotion,
+    Registry,
+    Rollback,
+    Stint,
+    TrailCheck,
+    Workspace,
+    new_versions,
+    promote,
+    rollback,
+)
+from charter.registry._files import sha256
+from charter.registry._lineage import actor
+from charter.registry._retest import Reproduction, reproduce, reproduction_gate, retest
+from charter.reports import render_model_card, render_version_cards
 from charter.spec import Charter, Question, load_charter, unanswered
 from charter.spec._contract import DataContract, infer_contract, load_contract, write_contract
 from charter.spec._draft import ColumnSummary, Draft, propose_targets
@@ -46,6 +65,7 @@ class Project:
         self.path = Path(path)
         self.charter: Charter = load_charter(self.path)
         self.folder = self.path.resolve().parent
+        self._registry: Registry | None = None
 
     @property
     def workspace(self) -> Path:
@@ -115,7 +135,161 @@ class Project:
         )
         trained = with_evidence(trained, self.charter, seed=seed)
         card = render_model_card(trained.result, self.charter)
-        return save_run(trained, self.workspace / "runs", documents={"model_card.html": card})
+        saved = save_run(trained, self.workspace / "runs", documents={"model_card.html": card})
+        if on_step:
+            on_step("registering the versions")
+        registered = self.registry().register(
+            self.charter.project,
+            new_versions(
+                trained,
+                self.charter,
+                charter_text=self.path.read_text(encoding="utf-8"),
+                contract_text=self._contract_text(),
+                cards=render_version_cards(trained.result, self.charter),
+                project_folder=self.folder,
+                holdout_path=self.workspace / "holdout.parquet",
+                settings={"seed": seed, "folds": folds, "budget_seconds": budget_seconds},
+            ),
+            actor=actor(),
+            documents=self._documents(),
+        )
+        return replace(saved, versions={v.candidate: v.number for v in registered})
+
+    # --- phase 4: the registry -------------------------------------------------------------------
+
+    @property
+    def stores(self) -> Workspace:
+        """Where versions and the audit trail live (CHARTER_STORE / CHARTER_ARTIFACTS or `.charter/`)."""
+        return Workspace.for_project(self.folder, self.charter)
+
+    def registry(self) -> Registry:
+        """The project's registry, opened (and created or upgraded) on first use."""
+        if self._registry is None:
+            self._registry = self.stores.registry()
+        return self._registry
+
+    def models(self) -> list[ModelVersion]:
+        """Every registered version of this project, oldest first."""
+        return self.registry().versions(self.charter.project)
+
+    def version(self, ref: str | int) -> ModelVersion:
+        """A version by number (3, "v3") or alias ("production")."""
+        return self.registry().version(self.charter.project, ref)
+
+    def promote(
+        self,
+        ref: str | int | None = None,
+        *,
+        alias: str = PRODUCTION,
+        verify: bool = False,
+        approved_by: str | None = None,
+        force: bool = False,
+        reason: str | None = None,
+        on_step: Callable[[str], None] | None = None,
+    ) -> Promotion:
+        """Move `alias` to a version (default: the latest run's choice); production passes the gates first."""
+        registry = self.registry()
+        version = (
+            registry.latest_selected(self.charter.project) if ref is None else self.version(ref)
+        )
+        registry.note_documents(self.charter.project, actor=actor(), documents=self._documents())
+
+        def check_reproducible(candidate: ModelVersion) -> Gate:
+            return reproduction_gate(self.reproduce(candidate, on_step=on_step))
+
+        def compare(new: ModelVersion, production: ModelVersion) -> tuple[float, float, int]:
+            values = retest(
+                registry,
+                self.charter,
+                [new, production],
+                project_folder=self.folder,
+                workspace_folder=self.workspace,
+            )
+            return values[new.number][0], values[production.number][0], values[new.number][1]
+
+        return promote(
+            registry,
+            self.charter,
+            version,
+            actor=actor(),
+            alias=alias,
+            approved_by=approved_by,
+            force=force,
+            reason=reason,
+            contract_text=self._contract_text(),
+            compare=compare,
+            reproduce=check_reproducible if verify else None,
+        )
+
+    def approve(self, ref: str | int, *, by: str, reason: str | None = None) -> ModelVersion:
+        """Record `by`'s approval of a version for production (checked against promotion.approvers)."""
+        version = self.version(ref)
+        allowed = self.charter.promotion.approvers
+        if not by.strip():
+            raise UsageError("--by must name the person approving.")
+        if allowed and by not in allowed:
+            raise UsageError(
+                f"{by} is not among the charter's approvers ({', '.join(allowed)}); see promotion.approvers."
+            )
+        self.registry().record(
+            self.charter.project,
+            "approved",
+            actor=actor(),
+            version=version.number,
+            reason=reason,
+            details={"approved_by": by},
+        )
+        return version
+
+    def set_threshold(self, ref: str | int, value: float, *, reason: str) -> ModelVersion:
+        """Change the threshold a version decides at (versions stay immutable; the trail keeps it)."""
+        version = self.version(ref)
+        self.registry().set_threshold(version, value, actor=actor(), reason=reason)
+        return version
+
+    def rollback(self, *, reason: str, to: str | int | None = None) -> Rollback:
+        """Make the previous production version (or `to`) production again."""
+        target = None if to is None else self.version(to)
+        return rollback(
+            self.registry(), self.charter.project, actor=actor(), reason=reason, to=target
+        )
+
+    def reproduce(
+        self, ref: str | int | ModelVersion, *, on_step: Callable[[str], None] | None = None
+    ) -> Reproduction:
+        """Retrain a version from its recorded inputs and compare its figures with the record."""
+        version = ref if isinstance(ref, ModelVersion) else self.version(ref)
+        return reproduce(
+            self.registry(),
+            version,
+            charter_path=self.path,
+            workspace_folder=self.workspace,
+            on_step=on_step,
+        )
+
+    def history(self, alias: str = PRODUCTION) -> list[Stint]:
+        """Which version held `alias` (default production) when."""
+        return self.registry().history(self.charter.project, alias)
+
+    def trail(self) -> list[Entry]:
+        """The project's audit trail, oldest first."""
+        return self.registry().trail(self.charter.project)
+
+    def verify_trail(self) -> TrailCheck:
+        """Check every entry of the audit trail for edits, removals and reordering."""
+        return self.registry().verify(self.charter.project)
+
+    def _contract_text(self) -> str | None:
+        return (
+            self.contract_path.read_text(encoding="utf-8") if self.contract_path.exists() else None
+        )
+
+    def _documents(self) -> dict[str, str | None]:
+        contract = self._contract_text()
+        return {
+            "charter_sha256": sha256(self.path.read_bytes()),
+            "contract_sha256": None if contract is None else sha256(contract.encode("utf-8")),
+        }
 
     def contract(self) -> DataContract:
         """The project's data contract (written by the first audit)."""

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +15,8 @@ from rich.markup import escape
 from rich.prompt import Confirm, Prompt
 
 from charter._atomic import write_text_atomic
+from charter._cli_common import CharterOption, _console, _friendly
+from charter._cli_registry import COMMANDS
 from charter.errors import CharterError
 
 __all__ = ["app", "main"]
@@ -33,8 +33,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _show_version(value: bool) -> None:
@@ -55,29 +53,6 @@ def _main(
     ] = False,
 ) -> None:
     """Carry a tabular ML project from business problem to monitored production, with a gate at every phase."""
-
-
-CharterOption = Annotated[
-    Path, typer.Option("--charter", "-c", help="The charter file.", dir_okay=False)
-]
-
-
-def _console(*, stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
-
-
-def _friendly(command: F) -> F:
-    """Print a CharterError as a message, without a traceback, and exit with status 2."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except CharterError as exc:
-            _console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @app.command()
@@ -261,7 +236,7 @@ def train(
     ] = False,
 ) -> None:
     """Train the baseline, simple and boosted candidates; exit 3 when none beats the baseline."""
-    from charter._render import render_training
+    from charter._render import render_registered, render_training
     from charter.api import Project
 
     project = Project(charter)
@@ -281,6 +256,7 @@ def train(
         render_training(console, result)
         console.print(f"Run saved: {escape(str(result.run))}")
         console.print(f"Model card: {escape(str(Path(str(result.run)) / 'model_card.html'))}")
+        render_registered(console, result)
     if not result.beats_baseline:
         raise typer.Exit(3)
 
@@ -346,7 +322,13 @@ def demo(
     budget: Annotated[float, typer.Option(help="Seconds the boosted candidate may search.")] = 20.0,
 ) -> None:
     """Run every phase built so far on generated churn data, in a temporary folder."""
-    from charter._render import render_audit, render_questions, render_training, render_validation
+    from charter._render import (
+        render_audit,
+        render_questions,
+        render_registered,
+        render_training,
+        render_validation,
+    )
     from charter.api import Project
     from charter.data import read_file
     from charter.demo import FIXED_QUERY, apply_audit_fixes, write_demo_project
@@ -400,9 +382,48 @@ def demo(
             budget_seconds=budget, on_step=lambda s: status.update(f"Training: {s}…")
         )
     render_training(console, trained)
+    render_registered(console, trained)
+
+    console.rule("Phase 4 · production: charter promote")
+    promoted = _demo_promote(console, project, trained)
+    trail = project.verify_trail()
+    console.print(
+        f"Audit trail: {trail.entries} entries, {'intact' if trail.ok else 'NOT intact'} "
+        "(`charter log --verify`); `charter history` shows what served when."
+    )
     console.rule()
+    if promoted is not None:
+        console.print(f"[bold]In production:[/] v{promoted}")
     console.print(f"[bold]Readiness report:[/] {escape(str(report))}")
     console.print(f"[bold]Model card:[/] {escape(str(Path(str(trained.run)) / 'model_card.html'))}")
+
+
+def _demo_promote(console: Console, project: Any, trained: Any) -> int | None:
+    """Promote the run's choice; when a gate refuses it, try the next version that beats the baseline."""
+    from charter._render_registry import render_promotion
+
+    versions = {
+        v.number: v for v in project.models() if v.run == f"{trained.started:%Y%m%dT%H%M%S}"
+    }
+    order = sorted(
+        (v for v in versions.values() if (v.record.get("gain") or {}).get("beats_baseline")),
+        key=lambda v: (not v.selected, -v.record["test"]["value"]),
+    )
+    if not order:
+        console.print("No version beats the baseline, so none is promoted.")
+        return None
+    for version in order:
+        console.print(f"[bold]charter promote {version.label}[/] ({escape(version.candidate)})")
+        promotion = project.promote(version.number)
+        render_promotion(console, promotion)
+        if promotion.moved:
+            return int(version.number)
+        console.print("Trying the next version that beats the baseline.\n")
+    return None
+
+
+for _command in COMMANDS:
+    app.command()(_command)
 
 
 def main() -> None:

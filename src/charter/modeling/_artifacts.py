@@ -36,7 +36,15 @@ from charter.modeling._boosted import BoostedCandidate
 from charter.modeling._candidates import Candidate
 from charter.modeling._simple import CustomCandidate, SimpleCandidate
 
-__all__ = ["MANIFEST", "TRUSTED_MODULES", "load_candidate", "save_candidate"]
+__all__ = [
+    "MANIFEST",
+    "TRUSTED_MODULES",
+    "deserialise_candidate",
+    "json_bytes",
+    "load_candidate",
+    "save_candidate",
+    "serialise_candidate",
+]
 
 MANIFEST = "manifest.json"
 FORMAT = 1
@@ -58,27 +66,17 @@ _FILES: dict[str, tuple[str, ...]] = {
 }
 
 
-def save_candidate(
-    candidate: Candidate, folder: Path, *, trusted: Collection[str] = ()
-) -> dict[str, Any]:
-    """Write a fitted candidate into `folder` in safe formats; return its manifest.
+def serialise_candidate(
+    candidate: Candidate, *, trusted: Collection[str] = ()
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """A fitted candidate as files in safe formats, and the manifest naming each file's SHA-256.
 
-    The manifest (also written as `manifest.json`, last) records each file's SHA-256; keep it
-    with the model's record to detect a changed folder on load. A custom estimator that skops
-    cannot save, or whose types `load_candidate` would refuse (outside scikit-learn, NumPy and
-    SciPy and not in `trusted`), raises a UsageError instead of writing an unsafe artifact.
-
-    Example:
-        >>> manifest = save_candidate(fitted, Path("models/simple"))  # doctest: +SKIP
-        >>> load_candidate(Path("models/simple"), expected=manifest).predict(frame)  # doctest: +SKIP
+    A custom estimator that skops cannot save, or whose types loading would refuse (outside
+    scikit-learn, NumPy and SciPy and not in `trusted`), raises a UsageError instead.
     """
     if not getattr(candidate, "fitted", False):
         raise UsageError(f"candidate {candidate.name!r} is not fitted; fit it before saving it.")
     files = _serialise(candidate, trusted=trusted)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        write_bytes_atomic(folder / name, data)
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "kind": candidate.kind,
@@ -87,7 +85,27 @@ def save_candidate(
         "files": {name: _sha256(data) for name, data in sorted(files.items())},
         "versions": _versions(),
     }
-    write_bytes_atomic(folder / MANIFEST, _json_bytes(manifest))
+    return files, manifest
+
+
+def save_candidate(
+    candidate: Candidate, folder: Path, *, trusted: Collection[str] = ()
+) -> dict[str, Any]:
+    """Write a fitted candidate into `folder` in safe formats; return its manifest.
+
+    The manifest (also written as `manifest.json`, last) records each file's SHA-256; keep it
+    with the model's record to detect a changed folder on load.
+
+    Example:
+        >>> manifest = save_candidate(fitted, Path("models/simple"))  # doctest: +SKIP
+        >>> load_candidate(Path("models/simple"), expected=manifest).predict(frame)  # doctest: +SKIP
+    """
+    files, manifest = serialise_candidate(candidate, trusted=trusted)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        write_bytes_atomic(folder / name, data)
+    write_bytes_atomic(folder / MANIFEST, json_bytes(manifest))
     return manifest
 
 
@@ -111,17 +129,36 @@ def load_candidate(
     contents = {
         name: _read_checked(folder, name, digest) for name, digest in manifest["files"].items()
     }
-    kind = manifest["kind"]
+    return deserialise_candidate(manifest, contents, where=str(folder), trusted=trusted)
+
+
+def deserialise_candidate(
+    manifest: Mapping[str, Any],
+    contents: Mapping[str, bytes],
+    *,
+    where: str,
+    trusted: Collection[str] = (),
+) -> Candidate:
+    """The candidate from files already checked against `manifest` (`where` names them in errors)."""
+    kind = manifest.get("kind")
+    missing = [name for name in _FILES.get(str(kind), ()) if name not in contents]
+    if kind not in _FILES or missing:
+        raise CharterError(
+            f"{where} does not hold a complete saved candidate (kind {kind!r}, missing "
+            f"{', '.join(missing) or 'nothing'})."
+        )
     if kind == "baseline":
-        return BaselineCandidate.from_state(_json_state(contents[_BASELINE], folder / _BASELINE))
-    state = _json_state(contents[_STATE], folder / _STATE)
+        return BaselineCandidate.from_state(
+            _json_state(contents[_BASELINE], f"{where}/{_BASELINE}")
+        )
+    state = _json_state(contents[_STATE], f"{where}/{_STATE}")
     if kind == "boosted":
         try:
             booster = lgb.Booster(model_str=contents[_BOOSTER].decode("utf-8"))
         except (lgb.basic.LightGBMError, UnicodeDecodeError) as exc:
-            raise CharterError(f"{folder / _BOOSTER} is not a LightGBM model: {exc}") from exc
+            raise CharterError(f"{where}/{_BOOSTER} is not a LightGBM model: {exc}") from exc
         return BoostedCandidate.from_state(state, booster)
-    model = _load_skops(contents[_PIPELINE], folder / _PIPELINE, trusted=trusted)
+    model = _load_skops(contents[_PIPELINE], f"{where}/{_PIPELINE}", trusted=trusted)
     if kind == "simple":
         return SimpleCandidate.from_state(state, model)
     return CustomCandidate.from_state(state, model)
@@ -129,14 +166,14 @@ def load_candidate(
 
 def _serialise(candidate: Candidate, *, trusted: Collection[str]) -> dict[str, bytes]:
     if isinstance(candidate, BaselineCandidate):
-        return {_BASELINE: _json_bytes(candidate.state())}
+        return {_BASELINE: json_bytes(candidate.state())}
     if isinstance(candidate, BoostedCandidate) and candidate.booster_ is not None:
         text = candidate.booster_.model_to_string()
-        return {_BOOSTER: text.encode("utf-8"), _STATE: _json_bytes(candidate.state())}
+        return {_BOOSTER: text.encode("utf-8"), _STATE: json_bytes(candidate.state())}
     if isinstance(candidate, SimpleCandidate) and candidate.pipeline_ is not None:
         data = sio.dumps(candidate.pipeline_)
         _refuse_untrusted(data, trusted=trusted, name=candidate.name)
-        return {_PIPELINE: data, _STATE: _json_bytes(candidate.state())}
+        return {_PIPELINE: data, _STATE: json_bytes(candidate.state())}
     if isinstance(candidate, CustomCandidate):
         try:
             data = sio.dumps(candidate.model_)
@@ -147,7 +184,7 @@ def _serialise(candidate: Candidate, *, trusted: Collection[str]) -> dict[str, b
                 "or keep this candidate for comparison only."
             ) from exc
         _refuse_untrusted(data, trusted=trusted, name=candidate.name)
-        return {_PIPELINE: data, _STATE: _json_bytes(candidate.state())}
+        return {_PIPELINE: data, _STATE: json_bytes(candidate.state())}
     raise UsageError(
         f"candidate {candidate.name!r} of type {type(candidate).__name__} cannot be saved safely: "
         "charter saves its baseline, simple, boosted and custom (scikit-learn) candidates only."
@@ -173,7 +210,7 @@ def _untrusted(data: bytes, *, trusted: Collection[str]) -> list[str]:
     ]
 
 
-def _load_skops(data: bytes, path: Path, *, trusted: Collection[str]) -> Any:
+def _load_skops(data: bytes, path: str, *, trusted: Collection[str]) -> Any:
     try:
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:  # a damaged archive surfaces as zip, JSON or key errors
@@ -239,7 +276,7 @@ def _read_checked(folder: Path, name: str, digest: Any) -> bytes:
     return data
 
 
-def _json_state(data: bytes, path: Path) -> dict[str, Any]:
+def _json_state(data: bytes, path: str) -> dict[str, Any]:
     try:
         state = json.loads(data)
     except ValueError as exc:
@@ -249,7 +286,8 @@ def _json_state(data: bytes, path: Path) -> dict[str, Any]:
     return state
 
 
-def _json_bytes(value: Any) -> bytes:
+def json_bytes(value: Any) -> bytes:
+    """Stable, readable JSON: sorted keys, no NaN."""
     return json.dumps(value, indent=2, sort_keys=True, allow_nan=False).encode("utf-8") + b"\n"
 
 

@@ -30,6 +30,35 @@ class CandidateResult:
     params: dict[str, Any]
     seconds: float
     selected: bool = False
+    # Against the baseline on the same test rows (None for the baseline itself or without one).
+    gain: float | None = None
+    gain_ci: tuple[float, float] | None = None
+    beats_baseline: bool | None = None
+    # The largest gap between sensitive groups: {"column", "metric", "gap"}; None without any.
+    fairness: dict[str, Any] | None = None
+
+    def figures(self) -> dict[str, Any]:
+        """The validated figures as documented: `cv`, `test` and `gain_over_baseline`."""
+        return {
+            "cv": {
+                "value": self.cv_mean,
+                "se": self.cv_se,
+                "folds": list(self.cv_values),
+                **self.cv_metrics,
+            },
+            "test": {
+                **self.test_metrics,
+                "value": self.test_value,
+                "value_ci": list(self.test_value_ci),
+            },
+            "gain_over_baseline": None
+            if self.gain is None
+            else {
+                "value": self.gain,
+                "ci": list(self.gain_ci or (self.gain, self.gain)),
+                "beats_baseline": self.beats_baseline,
+            },
+        }
 
 
 @dataclass(frozen=True)
@@ -61,6 +90,7 @@ class TrainResult:
     diagnostics: dict[str, Any] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     run: str | None = None
+    versions: dict[str, int] = field(default_factory=dict)  # candidate -> registered version
 
     def candidate(self, name: str) -> CandidateResult:
         return next(c for c in self.candidates if c.name == name)
@@ -88,18 +118,9 @@ class TrainResult:
                     "candidate": c.name,
                     "kind": c.kind,
                     "selected": c.selected,
-                    "cv": {
-                        "value": c.cv_mean,
-                        "se": c.cv_se,
-                        "folds": list(c.cv_values),
-                        **c.cv_metrics,
-                    },
-                    "test": {
-                        **c.test_metrics,
-                        "value": c.test_value,
-                        "value_ci": list(c.test_value_ci),
-                    },
+                    **c.figures(),
                     "threshold": c.threshold,
+                    "fairness": c.fairness,
                     "train_value": c.train_value,
                     "params": c.params,
                     "seconds": round(c.seconds, 3),
@@ -114,6 +135,7 @@ class TrainResult:
             "diagnostics": self.diagnostics,
             "warnings": list(self.warnings),
             "run": self.run,
+            "versions": self.versions,
             "started": self.started.isoformat(),
             "seconds": round(self.seconds, 3),
         }

@@ -24,6 +24,7 @@ from charter.modeling._metrics import (
     value_curve,
 )
 from charter.modeling._result import CandidateResult, TrainResult
+from charter.modeling._segments import segments
 from charter.modeling._splits import (
     CVScheme,
     carve_holdout,
@@ -35,7 +36,7 @@ from charter.modeling._splits import (
 )
 from charter.spec import Charter
 
-__all__ = ["Trained", "charter_value", "train"]
+__all__ = ["Trained", "charter_value", "fairness_gap", "train"]
 
 Step = Callable[[str], None]
 
@@ -129,13 +130,16 @@ def train(
         test_predictions[candidate.name] = predicted
     chosen, rule = _choose(results)
     baseline = next((r for r in results if r.kind == "baseline"), None)
+    target = charter.success.beat_baseline_by
+    results = [
+        _judged(r, charter, test_frame, baseline, test_predictions, chosen=chosen, seed=seed)
+        for r in results
+    ]
     selected = next(r for r in results if r.name == chosen)
     gain, gain_ci = 0.0, (0.0, 0.0)
-    if baseline is not None and selected is not baseline:
-        gain, gain_ci = _gain(charter, test_frame, selected, baseline, test_predictions, seed=seed)
-    target = charter.success.beat_baseline_by
+    if selected.gain is not None and selected.gain_ci is not None:
+        gain, gain_ci = selected.gain, selected.gain_ci
     beats = _beats(selected, baseline, gain, gain_ci, target)
-    results = [_with_selected(r, r.name == chosen) for r in results]
     metric = _metric_name(charter, task)
     result = TrainResult(
         project=charter.project,
@@ -378,8 +382,50 @@ def _beats(
     return target is None or gain >= target * abs(baseline.test_value)
 
 
-def _with_selected(result: CandidateResult, selected: bool) -> CandidateResult:
-    return replace(result, selected=selected)
+def _judged(
+    result: CandidateResult,
+    charter: Charter,
+    test: ModelingFrame,
+    baseline: CandidateResult | None,
+    predictions: dict[str, np.ndarray],
+    *,
+    chosen: str,
+    seed: int,
+) -> CandidateResult:
+    """The candidate with its gain over the baseline, its fairness gap and whether it was chosen."""
+    judged = replace(
+        result,
+        selected=result.name == chosen,
+        fairness=fairness_gap(charter, test, predictions[result.name], result.threshold),
+    )
+    if baseline is None or result.name == baseline.name:
+        return judged
+    gain, gain_ci = _gain(charter, test, result, baseline, predictions, seed=seed)
+    beats = _beats(result, baseline, gain, gain_ci, charter.success.beat_baseline_by)
+    return replace(judged, gain=gain, gain_ci=gain_ci, beats_baseline=beats)
+
+
+def fairness_gap(
+    charter: Charter, test: ModelingFrame, predicted: np.ndarray, threshold: float | None
+) -> dict[str, Any] | None:
+    """The largest gap between the sensitive groups of the test rows, or None without any."""
+    columns = [c for c in charter.data.sensitive if c in test.X.columns]
+    if not columns or test.rows == 0:
+        return None
+    decisions = (predicted >= threshold).astype(np.int8) if threshold is not None else None
+    if test.task == "classification" and decisions is None:
+        decisions = (predicted >= 0.5).astype(np.int8)
+    found = [
+        s
+        for s in segments(
+            test.y, predicted, decisions, test.X[columns], columns=columns, task=test.task
+        )
+        if s.sensitive and s.gap_metric is not None
+    ]
+    if not found:
+        return None
+    worst = max(found, key=lambda s: s.gap)
+    return {"column": worst.column, "metric": worst.gap_metric, "gap": float(worst.gap)}
 
 
 def _headline(

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import escape
+
 from charter import __version__
 from charter._atomic import write_text_atomic
 from charter.reports._charts import (
@@ -29,7 +31,9 @@ from charter.spec import Charter
 if TYPE_CHECKING:
     from charter.modeling._result import CandidateResult, TrainResult
 
-__all__ = ["render_model_card", "write_model_card"]
+__all__ = ["render_model_card", "render_version_cards", "write_model_card"]
+
+_VERSION_SLOT = "\x00charter-version-slot\x00"
 
 TOP_FEATURES = 15
 MAX_SEGMENT_CHARTS = 12
@@ -102,6 +106,30 @@ def render_model_card(result: TrainResult, charter: Charter) -> str:
         >>> html = render_model_card(trained.result, charter)  # doctest: +SKIP
     """
     return environment().get_template("model_card.html.j2").render(**_context(result, charter))
+
+
+def render_version_cards(result: TrainResult, charter: Charter) -> dict[str, str]:
+    """The model card of each candidate of a run, naming the candidate it belongs to.
+
+    The run's evidence (charts, explanations) is drawn once, for the chosen candidate; each
+    candidate's card adds which candidate it is and where its own figures are.
+    """
+    page = (
+        environment()
+        .get_template("model_card.html.j2")
+        .render(**_context(result, charter), version_slot=_VERSION_SLOT)
+    )
+    cards = {}
+    for candidate in result.candidates:
+        if candidate.name == result.selected:
+            note = f"{candidate.name}, the run's chosen candidate: the evidence below is its own."
+        else:
+            note = (
+                f"{candidate.name}, a candidate the run did not choose: its figures are in the "
+                f"results table; the charts and explanations below describe {result.selected}."
+            )
+        cards[candidate.name] = page.replace(_VERSION_SLOT, escape(note))
+    return cards
 
 
 def write_model_card(result: TrainResult, charter: Charter, path: str | os.PathLike[str]) -> Path:

@@ -26,6 +26,8 @@ __all__ = [
     "FileSource",
     "MonitoringSpec",
     "OutcomeValues",
+    "PromotionSpec",
+    "StoreSpec",
     "SuccessSpec",
 ]
 
@@ -144,6 +146,22 @@ class ConstraintsSpec(_Strict):
     max_fairness_gap: float | None = Field(default=None, ge=0, le=1)
 
 
+class StoreSpec(_Strict):
+    """Where versions and the audit trail live; CHARTER_STORE and CHARTER_ARTIFACTS override these."""
+
+    url: str | None = None  # SQLAlchemy URL of the metadata store (default: .charter/registry.db)
+    artifacts: str | None = None  # fsspec URL of the artifact store (default: .charter/artifacts)
+
+
+class PromotionSpec(_Strict):
+    """What moving a version into production demands beyond the charter's own targets."""
+
+    approval: Literal["required", "optional"] = "optional"
+    approvers: list[str] = Field(default_factory=list)  # who may approve; anyone named when empty
+    # How much worse than the production version (on the same test rows) a new one may be.
+    max_regression: Fraction = 0.01
+
+
 class DriftSpec(_Strict):
     psi: float = Field(default=0.2, gt=0)
 
@@ -168,6 +186,8 @@ class Charter(_Strict):
     baseline: BaselineSpec = Field(default_factory=BaselineSpec)
     constraints: ConstraintsSpec = Field(default_factory=ConstraintsSpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    promotion: PromotionSpec = Field(default_factory=PromotionSpec)
+    store: StoreSpec = Field(default_factory=StoreSpec)
 
     @model_validator(mode="after")
     def _special_columns_differ(self) -> Charter:

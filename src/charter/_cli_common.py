@@ -1,0 +1,41 @@
+"""What every `charter` command shares: the charter option, the consoles, friendly errors."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from charter.errors import CharterError
+
+__all__ = ["CharterOption", "JsonOption", "_console", "_friendly"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CharterOption = Annotated[
+    Path, typer.Option("--charter", "-c", help="The charter file.", dir_okay=False)
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def _console(*, stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _friendly(command: F) -> F:
+    """Print a CharterError as a message, without a traceback, and exit with status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except CharterError as exc:
+            _console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
