@@ -195,7 +195,10 @@ class Project:
         registry.note_documents(self.charter.project, actor=actor(), documents=self._documents())
 
         def check_reproducible(candidate: ModelVersion) -> Gate:
-            return reproduction_gate(self.reproduce(candidate, on_step=on_step))
+            try:
+                return reproduction_gate(self.reproduce(candidate, on_step=on_step))
+            except CharterError as exc:
+                return Gate("reproducible", "fail", f"it could not be retrained: {exc}")
 
         def compare(new: ModelVersion, production: ModelVersion) -> tuple[float, float, int]:
             values = retest(

@@ -51,8 +51,13 @@ class MetadataStore:
     def __init__(self, url: str, *, upgrade: bool = True) -> None:
         self.url = url
         self.engine = _engine(url)
+        self._projects: set[str] = set()  # projects known to have their row
         if upgrade:
-            self.upgrade()
+            try:
+                self.upgrade()
+            except BaseException:
+                self.engine.dispose()  # a refused store keeps no connection open
+                raise
 
     @property
     def where(self) -> str:
@@ -104,11 +109,14 @@ class MetadataStore:
             yield connection
 
     def _ensure_project(self, project: str) -> None:
+        if project in self._projects:
+            return
         with self.read() as connection:
             found = connection.execute(
                 select(PROJECTS.c.name).where(PROJECTS.c.name == project)
             ).first()
         if found is not None:
+            self._projects.add(project)
             return
         try:
             with self.engine.begin() as connection:
@@ -119,6 +127,7 @@ class MetadataStore:
                 )
         except IntegrityError:
             pass  # another process created it first
+        self._projects.add(project)
 
     def dispose(self) -> None:
         self.engine.dispose()

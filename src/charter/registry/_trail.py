@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
+from charter.errors import UsageError
 from charter.registry._schema import EVENTS, PROJECTS
 from charter.registry._store import GENESIS, now_text
 
@@ -34,6 +35,18 @@ ACTIONS = (
     "charter_changed",
     "contract_changed",
     "threshold_changed",
+)
+
+
+# Built once: appending is on the path of every change of state.
+_HEAD = select(PROJECTS.c.trail_length, PROJECTS.c.trail_head).where(
+    PROJECTS.c.name == bindparam("project_name")
+)
+_INSERT = EVENTS.insert()
+_ADVANCE = (
+    PROJECTS.update()
+    .where(PROJECTS.c.name == bindparam("project_name"))
+    .values(trail_length=bindparam("length"), trail_head=bindparam("head"))
 )
 
 
@@ -118,9 +131,10 @@ def append(
     """Append an entry; call inside `MetadataStore.locked(project)` so the chain cannot fork."""
     if action not in ACTIONS:
         raise ValueError(f"unknown trail action {action!r}")
-    head = connection.execute(
-        select(PROJECTS.c.trail_length, PROJECTS.c.trail_head).where(PROJECTS.c.name == project)
-    ).one()
+    texts = [actor, reason or "", alias or "", canonical(dict(details or {}))]
+    if any("\x00" in text for text in texts):
+        raise UsageError("a trail entry cannot hold a NUL character; remove it from the text.")
+    head = connection.execute(_HEAD, {"project_name": project}).one()
     draft = Entry(
         seq=head.trail_length + 1,
         at=now_text(),
@@ -137,25 +151,22 @@ def append(
     )
     entry = replace(draft, hash=entry_hash(draft))
     connection.execute(
-        EVENTS.insert().values(
-            project=project,
-            seq=entry.seq,
-            at=entry.at,
-            actor=actor,
-            action=action,
-            version=version,
-            alias=alias,
-            reason=reason,
-            details=entry.details_text,
-            prev_hash=entry.prev_hash,
-            hash=entry.hash,
-        )
+        _INSERT,
+        {
+            "project": project,
+            "seq": entry.seq,
+            "at": entry.at,
+            "actor": actor,
+            "action": action,
+            "version": version,
+            "alias": alias,
+            "reason": reason,
+            "details": entry.details_text,
+            "prev_hash": entry.prev_hash,
+            "hash": entry.hash,
+        },
     )
-    connection.execute(
-        PROJECTS.update()
-        .where(PROJECTS.c.name == project)
-        .values(trail_length=entry.seq, trail_head=entry.hash)
-    )
+    connection.execute(_ADVANCE, {"project_name": project, "length": entry.seq, "head": entry.hash})
     return entry
 
 
@@ -221,7 +232,7 @@ def verify(trail: Sequence[Entry], *, length: int, head: str) -> TrailCheck:
                 )
         expected_prev = entry.hash
         expected_seq = entry.seq + 1
-    if len(trail) < length or (trail and trail[-1].seq < length):
+    if (trail[-1].seq if trail else 0) < length:
         last = trail[-1].seq if trail else 0
         problems.append(
             f"{_span(last + 1, length)} removed from the end: the store recorded {length} entries, "
