@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from charter.audit import AuditResult, profile_dataset
 from charter.audit._context import guess_task
@@ -38,9 +39,13 @@ from charter.registry._files import sha256
 from charter.registry._lineage import actor
 from charter.registry._retest import Reproduction, reproduce, reproduction_gate, retest
 from charter.reports import render_model_card, render_version_cards
+from charter.serving._feedback import FeedbackResult, record_feedback
 from charter.spec import Charter, Question, load_charter, unanswered
 from charter.spec._contract import DataContract, infer_contract, load_contract, write_contract
 from charter.spec._draft import ColumnSummary, Draft, propose_targets
+
+if TYPE_CHECKING:
+    from charter.serving._batch import BatchResult
 
 __all__ = ["Project", "draft_from_data"]
 
@@ -250,6 +255,88 @@ class Project:
         self.registry().set_threshold(version, value, actor=actor(), reason=reason)
         return version
 
+    def score(
+        self,
+        source: str | os.PathLike[str],
+        output: str | os.PathLike[str],
+        *,
+        query: str | None = None,
+        quarantine: str | os.PathLike[str] | None = None,
+        version: str | int | None = None,
+        explain: bool = False,
+        log: bool = True,
+        on_start: Callable[[int | None], None] | None = None,
+        on_rows: Callable[[int], None] | None = None,
+    ) -> BatchResult:
+        """Score a file (or, with `query`, a database URL's query) with the production version
+        (or `version`); scores to `output`, rows breaking the contract to `quarantine`."""
+        from charter.serving._batch import batches_of_file, batches_of_query, score_batch
+        from charter.serving._log import PredictionLog
+        from charter.serving._service import deploy
+
+        registry = self.registry()
+        ref = PRODUCTION if version is None else version
+        if version is None and PRODUCTION not in registry.aliases(self.charter.project):
+            raise UsageError(
+                f"{self.charter.project} has no version in production; promote one, or pass --version."
+            )
+        deployed = deploy(self, self.version(ref))
+        if query is not None:
+            total, batches = batches_of_query(str(source), query)
+        else:
+            total, batches = batches_of_file(Path(source))
+        if on_start is not None:
+            on_start(total)
+        predictions = (
+            PredictionLog(
+                self.workspace / "predictions", flush_seconds=self.charter.serving.flush_seconds
+            )
+            if log
+            else None
+        )
+        try:
+            return score_batch(
+                deployed,
+                batches,
+                Path(output),
+                log=predictions,
+                project=self.charter.project,
+                quarantine=None if quarantine is None else Path(quarantine),
+                explain=explain,
+                fallback=self.charter.serving.fallback == "baseline",
+                on_rows=on_rows,
+            )
+        finally:
+            if predictions is not None:
+                predictions.close()
+
+    def detach_shadow(self, *, reason: str | None = None) -> None:
+        """Stop scoring production's traffic with the shadow version."""
+        self.registry().remove_alias(self.charter.project, "shadow", actor=actor(), reason=reason)
+
+    def record_feedback_file(self, path: str | os.PathLike[str]) -> FeedbackResult:
+        """Record the outcomes in a file (columns: prediction_id or entity and time, outcome, action_taken)."""
+        table = read_file(Path(path)).to_arrow()
+        items = [
+            {k: _plain(v) for k, v in row.items() if v is not None} for row in table.to_pylist()
+        ]
+        registry = self.registry()
+        production = registry.aliases(self.charter.project).get(PRODUCTION)
+        scoring = (
+            registry.load(registry.version(self.charter.project, production)).scoring
+            if production is not None
+            else {}
+        )
+        task = scoring.get("task", self.charter.task)
+        return record_feedback(
+            registry.store,
+            self.charter.project,
+            items,
+            source="file",
+            classes=scoring.get("classes") if task == "classification" else None,
+            numeric=task == "regression",
+        )
+
     def rollback(self, *, reason: str, to: str | int | None = None) -> Rollback:
         """Make the previous production version (or `to`) production again."""
         target = None if to is None else self.version(to)
@@ -353,6 +440,13 @@ def draft_from_data(
         rows=profile.rows,
         target_candidates=candidates,
     )
+
+
+def _plain(value: object) -> object:
+    """A value as JSON would carry it: times as ISO 8601 text."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def _exact_unique(dataset: Dataset, column: str) -> bool:

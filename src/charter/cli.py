@@ -17,6 +17,8 @@ from rich.prompt import Confirm, Prompt
 from charter._atomic import write_text_atomic
 from charter._cli_common import CharterOption, _console, _friendly
 from charter._cli_registry import COMMANDS
+from charter._cli_serving import COMMANDS as SERVING_COMMANDS
+from charter._cli_serving import keys_app
 from charter.errors import CharterError
 
 __all__ = ["app", "main"]
@@ -386,6 +388,18 @@ def demo(
 
     console.rule("Phase 4 · production: charter promote")
     promoted = _demo_promote(console, project, trained)
+    if promoted is not None:
+        console.rule("Phase 4 · serving: charter serve, then feedback")
+        _demo_traffic(console, project, where / "data" / "new_batch.csv")
+        console.rule("Phase 4 · batch: charter score")
+        scored = project.score(
+            where / "data" / "new_batch.csv", where / "data" / "new_batch.scores.parquet"
+        )
+        console.print(
+            f"Scored {scored.scored:,} of {scored.rows:,} rows with v{scored.version} in "
+            f"{scored.seconds:.1f} s → {escape(str(scored.output))}; {scored.quarantined:,} row(s) "
+            f"breaking the contract → {escape(str(scored.quarantine))}"
+        )
     trail = project.verify_trail()
     console.print(
         f"Audit trail: {trail.entries} entries, {'intact' if trail.ok else 'NOT intact'} "
@@ -422,8 +436,83 @@ def _demo_promote(console: Console, project: Any, trained: Any) -> int | None:
     return None
 
 
-for _command in COMMANDS:
+def _demo_traffic(console: Console, project: Any, batch: Path) -> None:
+    """Serve the production version on loopback, send it a burst of records, post outcomes."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    from charter.data import read_file
+    from charter.registry._keys import Keys
+    from charter.serving._app import create_app
+    from charter.serving._local import serving
+    from charter.serving._service import Service
+
+    target = project.charter.target
+    rows = [
+        {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+        for row in read_file(batch).to_arrow(max_rows=400).to_pylist()
+    ]
+    key, _ = Keys(project.registry().store).create(
+        project.charter.project, scope="feedback", name="demo", actor="demo"
+    )
+
+    def post(url: str, body: object, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            url,
+            data=json.dumps(body).encode(),
+            headers={"content-type": "application/json", **(headers or {})},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    service = Service(project, watch=False)
+    answered: list[tuple[dict[str, Any], Any]] = []
+    refused = 0
+    latencies: list[float] = []
+    flags: dict[str, int] = {}
+    with serving(create_app(service)) as url:
+        for row in rows:
+            record = {k: v for k, v in row.items() if k != target}
+            started = time.perf_counter()
+            status, body = post(f"{url}/v1/predict", record)
+            latencies.append(time.perf_counter() - started)
+            if status == 200:
+                answered.append((row, body))
+                for flag in body["flags"]:
+                    flags[flag] = flags.get(flag, 0) + 1
+            else:
+                refused += 1
+        outcomes = [
+            {
+                "prediction_id": body["prediction_id"],
+                "outcome": row[target],
+                "action_taken": body["decision"] == "act" and index % 10 < 7,
+            }
+            for index, (row, body) in enumerate(answered)
+            if row.get(target) is not None
+        ]
+        status, result = post(f"{url}/v1/feedback", outcomes, {"authorization": f"Bearer {key}"})
+    service.close()
+    latencies.sort()
+    console.print(
+        f"{len(rows)} requests: {len(answered)} answered, {refused} refused by the contract "
+        f"(422, naming the field); latency p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
+        f"flags: {', '.join(f'{k} {v}' for k, v in flags.items()) or 'none'}."
+    )
+    if status == 200:
+        console.print(
+            f"Feedback: {result['accepted']} real outcomes recorded (70% of the 'act' decisions followed)."
+        )
+
+
+for _command in (*COMMANDS, *SERVING_COMMANDS):
     app.command()(_command)
+app.add_typer(keys_app)
 
 
 def main() -> None:

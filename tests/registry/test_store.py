@@ -41,7 +41,8 @@ def refuse_newer(store_url: str) -> None:
 def test_head_is_the_latest_migration() -> None:
     versions = Path(charter.registry.__file__ or "").parent / "migrations" / "versions"
     revisions = sorted(p.name.split("_")[0] for p in versions.glob("0*.py"))
-    assert HEAD == "0002" == revisions[-1]
+    assert HEAD == revisions[-1]
+    assert revisions == [f"{n:04d}" for n in range(1, len(revisions) + 1)]
 
 
 def test_an_empty_database_is_brought_to_head_on_open(store_url: str) -> None:

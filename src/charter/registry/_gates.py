@@ -135,18 +135,38 @@ def fairness_gate(version: ModelVersion, limit: float | None) -> Gate:
 
 
 def measure_latency(loaded: LoadedVersion, registry: Registry) -> float:
-    """The 99th percentile, in milliseconds, of single-row predictions on this machine."""
+    """The 99th percentile, in milliseconds, of single-row predictions on this machine, through
+    the path the prediction service takes (a record's values to a score)."""
+    from charter.serving._scorer import Scorer
+
     frame = examples_frame(registry.read(loaded.version, EXAMPLES), loaded.scoring)
     if frame.rows == 0:
         raise CharterError(f"{loaded.version.label} has no example rows to time predictions on.")
-    rows = [frame.subset(np.array([i % frame.rows])) for i in range(_WARMUP + _CALLS)]
+    scorer = Scorer(loaded.model, loaded.scoring, threshold=loaded.version.record.get("threshold"))
+    records = [{f: _plain(frame.X[f].iloc[i]) for f in frame.X.columns} for i in range(frame.rows)]
+    by_rule = loaded.version.kind == "baseline" and frame.baseline is not None
     times = []
-    for index, row in enumerate(rows):
+    for index in range(_WARMUP + _CALLS):
+        row = index % frame.rows
         start = time.perf_counter()
-        loaded.model.predict(row)
+        if by_rule:  # the baseline's rule was evaluated when the examples were stored
+            scorer.model.predict(frame.subset(np.array([row])))
+        else:
+            scorer.score(records[row : row + 1])
         if index >= _WARMUP:
             times.append(time.perf_counter() - start)
     return float(np.percentile(np.array(times) * 1000, 99))
+
+
+def _plain(value: object) -> float | str | bool | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, str | bool):
+        return value
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def latency_gate(p99_ms: float, limit: float | None) -> Gate:

@@ -296,6 +296,27 @@ class Registry:
             connection.execute(ALIASES.insert().values(project=project, alias=alias, **values))
         return entry
 
+    def remove_alias(self, project: str, alias: str, *, actor: str, reason: str | None) -> Entry:
+        """Take `alias` off whatever version it points at, on the trail."""
+        with self.store.locked(project) as connection:
+            current = aliases_in(connection, project).get(alias)
+            if current is None:
+                raise UsageError(f"{project} has no alias {alias!r} to remove.")
+            entry = append(
+                connection,
+                project,
+                actor=actor,
+                action="alias_moved",
+                version=current,
+                alias=alias,
+                reason=reason,
+                details={"removed": True},
+            )
+            connection.execute(
+                ALIASES.delete().where(ALIASES.c.project == project, ALIASES.c.alias == alias)
+            )
+        return entry
+
     def record(
         self,
         project: str,
@@ -345,7 +366,11 @@ class Registry:
 
     def history(self, project: str, alias: str = PRODUCTION) -> list[Stint]:
         """Which version held `alias` when, oldest first."""
-        moves = [e for e in self.trail(project) if e.action in MOVES and e.alias == alias]
+        moves = [
+            e
+            for e in self.trail(project)
+            if e.action in MOVES and e.alias == alias and not e.details.get("removed")
+        ]
         stints = []
         for index, entry in enumerate(moves):
             assert entry.version is not None

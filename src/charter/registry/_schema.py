@@ -8,9 +8,19 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text, UniqueConstraint
 
-__all__ = ["ALIASES", "EVENTS", "HEAD", "METADATA", "PROJECTS", "VERSIONS", "VERSION_TABLE"]
+__all__ = [
+    "ALIASES",
+    "API_KEYS",
+    "EVENTS",
+    "FEEDBACK",
+    "HEAD",
+    "METADATA",
+    "PROJECTS",
+    "VERSIONS",
+    "VERSION_TABLE",
+]
 
-HEAD = "0002"
+HEAD = "0003"
 """The schema revision this code writes; a store at an older revision is upgraded on open."""
 VERSION_TABLE = "charter_alembic_version"
 
@@ -69,4 +79,35 @@ ALIASES = Table(
     Column("version", Integer, nullable=False),
     Column("since", String(40), nullable=False),
     Column("event_seq", Integer, nullable=False),  # the trail entry that moved it here
+)
+
+API_KEYS = Table(
+    "charter_api_keys",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("scope", String(20), nullable=False),  # predict | feedback | admin
+    Column("prefix", String(20), nullable=False),  # shown to people; the key itself is never kept
+    Column("hash", String(64), nullable=False, unique=True),  # SHA-256 of the key
+    Column("created", String(40), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("revoked", String(40), nullable=True),
+)
+
+FEEDBACK = Table(
+    "charter_feedback",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project", String(200), nullable=False),
+    # The prediction id, or "entity@time" when the outcome names an entity and a time instead.
+    Column("key", String(400), nullable=False),
+    Column("prediction_id", String(64), nullable=True),
+    Column("entity", String(200), nullable=True),
+    Column("at", String(40), nullable=True),
+    Column("outcome", Text, nullable=True),  # JSON: the label or the value
+    Column("action_taken", Boolean, nullable=True),  # was the decision followed?
+    Column("received", String(40), nullable=False),
+    Column("source", String(20), nullable=False),  # api | file
+    UniqueConstraint("project", "key", name="uq_charter_feedback_key"),
 )

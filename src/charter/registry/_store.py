@@ -28,7 +28,7 @@ GENESIS = "0" * 64
 """The hash an empty audit trail starts from."""
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
-_KNOWN_REVISIONS = ("0001", "0002")
+_KNOWN_REVISIONS = ("0001", "0002", "0003")
 _LOCK_KEY = 0x63686172  # PostgreSQL advisory lock taken while migrating ("char")
 _BUSY_MS = 60_000
 _READ = "charter_read_only"

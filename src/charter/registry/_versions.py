@@ -15,6 +15,7 @@ from charter.modeling._artifacts import json_bytes, serialise_candidate
 from charter.modeling._frame import ModelingFrame
 from charter.modeling._result import CandidateResult, TrainResult
 from charter.modeling._train import Trained
+from charter.monitoring import reference_statistics
 from charter.spec import Charter
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "CONTRACT",
     "EXAMPLES",
     "MANIFEST",
+    "REFERENCE",
     "SCORING",
     "ModelVersion",
     "version_files",
@@ -36,6 +38,7 @@ CONTRACT = "contract.yaml"
 CARD = "model_card.html"
 RESULT = "result.json"
 EXAMPLES = "examples.parquet"
+REFERENCE = "reference.json"
 BASELINE_COLUMN = "__charter_baseline"
 _EXAMPLE_ROWS = 200
 
@@ -116,6 +119,7 @@ def version_files(
         CHARTER: charter_text.encode("utf-8"),
         RESULT: json.dumps(result.to_dict(), indent=2, default=str).encode("utf-8"),
         EXAMPLES: _examples(trained.frame.subset(trained.test)),
+        REFERENCE: json_bytes(_reference(trained, name)),
     }
     if contract_text is not None:
         files[CONTRACT] = contract_text.encode("utf-8")
@@ -143,6 +147,14 @@ def version_record(
         "warnings": list(result.warnings) if candidate.selected else [],
         "lineage": lineage,
     }
+
+
+def _reference(trained: Trained, name: str) -> dict[str, Any]:
+    """Reference statistics of the training rows' features and of the model's test scores."""
+    frame = trained.frame
+    training = np.setdiff1d(np.arange(frame.rows), trained.test)
+    scores = trained.models[name].predict(frame.subset(trained.test))
+    return reference_statistics(frame.X.iloc[training], frame.feature_types, scores)
 
 
 def _figures(candidate: CandidateResult, target: float | None) -> dict[str, Any]:

@@ -17,8 +17,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from charter.errors import CharterError
+from charter.modeling._baseline import BaselineCandidate
 from charter.modeling._boosted import BoostedCandidate
 from charter.modeling._candidates import Candidate
 from charter.modeling._diagnostics import calibration_map
@@ -29,6 +31,7 @@ from charter.modeling._frame import ModelingFrame, Task
 __all__ = ["Scored", "Scorer"]
 
 Value = float | str | bool | None
+_THREADED_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Scorer:
         *,
         threshold: float | None,
         rule: str | None = None,
+        background: ModelingFrame | None = None,
     ) -> None:
         self.model = model
         self.task: Task = "classification" if scoring["task"] == "classification" else "regression"
@@ -65,6 +69,7 @@ class Scorer:
         self.target: str = scoring.get("target", "target")
         self.threshold = threshold
         self.rule = rule
+        self.background = background  # rows linear explanations are measured against
         calibration = scoring.get("calibration") or {}
         self._calibrate = (
             calibration_map(calibration["method"], calibration.get("params", {}))
@@ -72,6 +77,7 @@ class Scorer:
             else None
         )
         self._boosted = isinstance(model, BoostedCandidate) and model.booster_ is not None
+        self._needs_rule = isinstance(model, BaselineCandidate) and model.has_rule
         if isinstance(model, BoostedCandidate) and model.booster_ is not None:
             self._order = model.features_
             self._codes = {
@@ -133,7 +139,7 @@ class Scorer:
             row_id=np.arange(count, dtype=np.uint64),
             groups=None,
             time=None,
-            baseline=self.rule_values(raw_records) if self.rule else None,
+            baseline=self.rule_values(raw_records) if self._needs_rule else None,
             positive_class=self.positive_class,
             classes=self.classes,
             dropped={},
@@ -162,57 +168,231 @@ class Scorer:
             return np.asarray(np.ma.filled(flags.astype(np.float64), np.nan), dtype=np.float64)
         return np.asarray(flags, dtype=np.float64)
 
+    # --- whole tables (batch scoring) ----------------------------------------------------------
+
+    def columns(self, table: pa.Table) -> dict[str, np.ndarray]:
+        """A checked table's features as the model reads them: floats (numbers, dates as days
+        since 1970) and object arrays of text or None (categories), one array per feature."""
+        found: dict[str, np.ndarray] = {}
+        for feature in self.features:
+            if feature not in table.column_names:
+                found[feature] = np.full(table.num_rows, np.nan)
+                continue
+            column = table.column(feature)
+            kind = self.feature_types.get(feature, "number")
+            if kind == "category":
+                found[feature] = _texts(column)
+            elif kind == "date":
+                found[feature] = _days(column)
+            else:
+                found[feature] = _floats(column)
+        return found
+
+    def score_columns(
+        self, columns: Mapping[str, np.ndarray], table: pa.Table | None = None
+    ) -> Scored:
+        """Score feature columns (from `columns`); `table` (as read) is needed by a baseline rule."""
+        rows = len(next(iter(columns.values()))) if columns else 0
+        if self._boosted:
+            raw = self._booster_predict(self._matrix_of(columns, rows))
+        else:
+            raw = self.model.predict(self._frame_of(columns, rows, table))
+        shown = self._calibrate(raw) if self._calibrate is not None else raw
+        decisions = None
+        if self.task == "classification":
+            decisions = raw >= (self.threshold if self.threshold is not None else 0.5)
+        return Scored(raw=raw, shown=np.asarray(shown, dtype=np.float64), decisions=decisions)
+
+    def explain_columns(
+        self, columns: Mapping[str, np.ndarray], *, top: int = 3
+    ) -> list[list[str]]:
+        """The `top` reasons behind each row's prediction, from feature columns."""
+        rows = len(next(iter(columns.values()))) if columns else 0
+        if self._boosted:
+            contributions: Contributions | None = self._tree_contributions(
+                self._matrix_of(columns, rows)
+            )
+        else:
+            contributions = contributions_of(
+                self.model, self._frame_of(columns, rows, None), background=self.background
+            )
+        if contributions is None:
+            return [[] for _ in range(rows)]
+        shown = pd.DataFrame({f: self._people(f, list(columns[f])) for f in contributions.features})
+        return [self._reasons(contributions, i, shown, top) for i in range(rows)]
+
+    def _matrix_of(self, columns: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
+        matrix = np.empty((rows, len(self._order)), dtype=np.float64)
+        for j, feature in enumerate(self._order):
+            codes = self._codes.get(feature)
+            values = columns[feature]
+            matrix[:, j] = values if codes is None else _codes_of(values, codes)
+        return matrix
+
+    def rule_on_table(self, table: pa.Table) -> np.ndarray:
+        """The charter's baseline rule on a table as read (NaN where it cannot decide)."""
+        if not self.rule:
+            raise CharterError("this version has no baseline rule to evaluate.")
+        connection = duckdb.connect()
+        try:
+            connection.register("records", table)
+            result = connection.sql(f"SELECT ({self.rule}) AS flag FROM records").fetchnumpy()
+        except duckdb.Error as exc:
+            raise CharterError(
+                f"the baseline rule {self.rule!r} cannot be evaluated on these rows: {exc}"
+            ) from None
+        finally:
+            connection.close()
+        flags = result["flag"]
+        if isinstance(flags, np.ma.MaskedArray):
+            return np.asarray(np.ma.filled(flags.astype(np.float64), np.nan), dtype=np.float64)
+        return np.asarray(flags, dtype=np.float64)
+
+    def _frame_of(
+        self, columns: Mapping[str, np.ndarray], rows: int, table: pa.Table | None
+    ) -> ModelingFrame:
+        X = pd.DataFrame(
+            {
+                f: pd.Categorical(columns[f])
+                if self.feature_types.get(f) == "category"
+                else columns[f]
+                for f in self.features
+            },
+            index=pd.RangeIndex(rows),
+        )
+        baseline = None
+        if self._needs_rule:
+            if table is None:
+                raise CharterError("the baseline rule needs the rows as read.")
+            baseline = self.rule_on_table(table)
+        return ModelingFrame(
+            task=self.task,
+            X=X,
+            y=np.zeros(rows),
+            row_id=np.arange(rows, dtype=np.uint64),
+            groups=None,
+            time=None,
+            baseline=baseline,
+            positive_class=self.positive_class,
+            classes=self.classes,
+            dropped={},
+            feature_types=self.feature_types,
+        )
+
     # --- explaining ----------------------------------------------------------------------------
 
     def explain(self, rows: Sequence[Mapping[str, Value]], *, top: int = 3) -> list[list[str]]:
         """The `top` reasons behind each prediction, in plain words (empty for a baseline)."""
-        contributions = self._contributions(rows)
+        if self._boosted:
+            contributions: Contributions | None = self._tree_contributions(self.matrix(rows))
+        else:
+            contributions = contributions_of(
+                self.model, self.frame(rows), background=self.background
+            )
         if contributions is None:
             return [[] for _ in rows]
-        shown = self._for_people(rows, contributions.features)
+        shown = pd.DataFrame(
+            {f: self._people(f, [row.get(f) for row in rows]) for f in contributions.features}
+        )
+        return [self._reasons(contributions, i, shown, top) for i in range(len(rows))]
+
+    def _reasons(
+        self, contributions: Contributions, row: int, shown: pd.DataFrame, top: int
+    ) -> list[str]:
+        found = reasons(
+            contributions,
+            row,
+            shown,
+            task=self.task,
+            positive_class=self.positive_class,
+            target=self.target,
+            top=top,
+        )
+        return [r.text for r in found]
+
+    def _tree_contributions(self, matrix: np.ndarray) -> Contributions:
+        assert isinstance(self.model, BoostedCandidate) and self.model.booster_ is not None
+        contrib = np.asarray(
+            self.model.booster_.predict(
+                matrix, pred_contrib=True, num_threads=_threads(len(matrix))
+            ),
+            dtype=np.float64,
+        )
+        return Contributions(
+            values=contrib[:, :-1].copy(), bias=contrib[:, -1].copy(), features=self._order
+        )
+
+    def _people(self, feature: str, values: list[Any]) -> list[Any]:
+        """Values as people read them: dates back from days since 1970 to calendar dates."""
+        if self.feature_types.get(feature) != "date":
+            return values
         return [
-            [
-                r.text
-                for r in reasons(
-                    contributions,
-                    i,
-                    shown,
-                    task=self.task,
-                    positive_class=self.positive_class,
-                    target=self.target,
-                    top=top,
-                )
-            ]
-            for i in range(len(rows))
+            None
+            if v is None or (isinstance(v, float) and np.isnan(v))
+            else pd.Timestamp(float(v), unit="D").date()
+            for v in values
         ]
-
-    def _contributions(self, rows: Sequence[Mapping[str, Value]]) -> Contributions | None:
-        if self._boosted:
-            assert isinstance(self.model, BoostedCandidate) and self.model.booster_ is not None
-            contrib = np.asarray(
-                self.model.booster_.predict(self.matrix(rows), pred_contrib=True), dtype=np.float64
-            )
-            return Contributions(
-                values=contrib[:, :-1].copy(), bias=contrib[:, -1].copy(), features=self._order
-            )
-        return contributions_of(self.model, self.frame(rows))
-
-    def _for_people(
-        self, rows: Sequence[Mapping[str, Value]], features: Sequence[str]
-    ) -> pd.DataFrame:
-        shown: dict[str, list[Any]] = {}
-        for feature in features:
-            values = [row.get(feature) for row in rows]
-            if self.feature_types.get(feature) == "date":
-                values = [
-                    None if v is None else pd.Timestamp(float(v), unit="D").date() for v in values
-                ]
-            shown[feature] = values
-        return pd.DataFrame(shown)
 
     def _booster_predict(self, matrix: np.ndarray) -> np.ndarray:
         assert isinstance(self.model, BoostedCandidate) and self.model.booster_ is not None
-        return np.asarray(self.model.booster_.predict(matrix), dtype=np.float64)
+        return np.asarray(
+            self.model.booster_.predict(matrix, num_threads=_threads(len(matrix))), dtype=np.float64
+        )
+
+
+def _floats(column: pa.ChunkedArray) -> np.ndarray:
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        trimmed = pc.utf8_trim_whitespace(column)
+        column = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    cast = pc.cast(column, pa.float64())
+    return np.asarray(cast.to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _days(column: pa.ChunkedArray) -> np.ndarray:
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        return _floats(column)  # already days since 1970
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        # ISO 8601 text, with or without a zone (naive means UTC), as the checks accept it
+        stamps = pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601", errors="coerce")
+        nanos = stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
+        nanos[stamps.isna().to_numpy()] = np.nan
+        return np.asarray(nanos / 86_400_000_000_000.0, dtype=np.float64)
+    if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+        column = pc.cast(column, pa.timestamp("us", tz="UTC"))
+    micros = pc.cast(pc.cast(column, pa.timestamp("us")), pa.int64())
+    values = np.asarray(
+        pc.cast(micros, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
+    )
+    return values / 86_400_000_000.0
+
+
+def _texts(column: pa.ChunkedArray) -> np.ndarray:
+    if pa.types.is_boolean(column.type):
+        return np.array([None if v is None else _key(v) for v in column.to_pylist()], dtype=object)
+    if not pa.types.is_string(column.type):
+        column = pc.cast(column, pa.string())
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _codes_of(values: np.ndarray, codes: Mapping[Any, int]) -> np.ndarray:
+    """Category codes for an object array (NaN for missing and unseen), in one pandas pass."""
+    keys = list(codes)
+    if "true" in codes or "false" in codes:  # true/false in any spelling meet as in `_key`
+        text = pd.Series(values, dtype=object)
+        lowered = text.str.lower()
+        values = text.where(~lowered.isin(["true", "false"]), lowered).to_numpy(dtype=object)
+    found = pd.Categorical(values, categories=keys).codes.astype(np.int64)
+    order = np.array([codes[k] for k in keys], dtype=np.float64)
+    result = np.full(len(values), np.nan)
+    present = found >= 0
+    result[present] = order[found[present]]
+    return result
+
+
+def _threads(rows: int) -> int:
+    """One thread for small batches: starting OpenMP threads costs more (6.5 ms against 0.05 ms
+    for one row, measured) than it saves; all cores (0) for large ones."""
+    return 1 if rows < _THREADED_ROWS else 0
 
 
 def _key(value: Any) -> Any:

@@ -27,6 +27,7 @@ __all__ = [
     "MonitoringSpec",
     "OutcomeValues",
     "PromotionSpec",
+    "ServingSpec",
     "StoreSpec",
     "SuccessSpec",
 ]
@@ -162,6 +163,30 @@ class PromotionSpec(_Strict):
     max_regression: Fraction = 0.01
 
 
+class ServingSpec(_Strict):
+    """How the prediction service answers, checks and logs."""
+
+    require_key: bool = False  # predictions need an API key (feedback and admin always do)
+    # Classification scores within [low, high] are flagged "uncertain".
+    uncertain_band: tuple[float, float] | None = None
+    # What a flagged record's decision is: the model's (none) or today's rule's (baseline).
+    fallback: Literal["none", "baseline"] = "none"
+    max_missing_share: float = Field(default=0.5, ge=0, le=1)  # more missing features: flagged
+    body_limit_kb: int = Field(default=1024, gt=0)
+    max_records: int = Field(default=10_000, gt=0)  # records per request
+    flush_seconds: float = Field(default=1.0, gt=0, le=60)  # the prediction log's flush interval
+    log_retention_days: int | None = Field(default=None, gt=0)
+
+    @field_validator("uncertain_band")
+    @classmethod
+    def _band_inside_unit(cls, band: tuple[float, float] | None) -> tuple[float, float] | None:
+        if band is not None and not 0 <= band[0] < band[1] <= 1:
+            raise ValueError(
+                f"uncertain_band must be [low, high] with 0 <= low < high <= 1, e.g. [0.4, 0.6]; got {list(band)}"
+            )
+        return band
+
+
 class DriftSpec(_Strict):
     psi: float = Field(default=0.2, gt=0)
 
@@ -187,6 +212,7 @@ class Charter(_Strict):
     constraints: ConstraintsSpec = Field(default_factory=ConstraintsSpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
+    serving: ServingSpec = Field(default_factory=ServingSpec)
     store: StoreSpec = Field(default_factory=StoreSpec)
 
     @model_validator(mode="after")

@@ -1,0 +1,37 @@
+"""The ASGI entry point `charter serve` hands to uvicorn (one app per worker process).
+
+The charter to serve comes from CHARTER_SERVE_CHARTER, set by `charter serve` before it starts
+uvicorn: worker processes import this module afresh, so the choice must travel by environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from charter.api import Project
+from charter.serving._app import create_app
+from charter.serving._service import Service
+
+__all__ = ["CHARTER_VARIABLE", "RELOAD_VARIABLE", "build"]
+
+CHARTER_VARIABLE = "CHARTER_SERVE_CHARTER"
+RELOAD_VARIABLE = "CHARTER_SERVE_RELOAD_SECONDS"
+
+
+def build() -> FastAPI:
+    """Open the project named by CHARTER_SERVE_CHARTER and build its service and app."""
+    project = Project(os.environ.get(CHARTER_VARIABLE, "charter.yaml"))
+    service = Service(project, reload_seconds=float(os.environ.get(RELOAD_VARIABLE, "2")))
+    app = create_app(service)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        service.close()  # a graceful stop flushes every logged prediction
+
+    app.router.lifespan_context = lifespan
+    return app

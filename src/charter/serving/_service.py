@@ -1,0 +1,320 @@
+"""The prediction service's work, apart from HTTP: check, score, flag, log, switch versions.
+
+`Service` holds the version under `production` (and the one under `shadow`, when attached) as a
+`Deployed` bundle, swapped in one assignment when a watcher thread sees an alias move: requests
+in flight finish on the bundle they started with, so a promotion or rollback fails no request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from charter.errors import CharterError, SpecError
+from charter.registry import PRODUCTION, ModelVersion
+from charter.registry._keys import Keys
+from charter.registry._versions import CARD, CHARTER, CONTRACT, EXAMPLES, REFERENCE, examples_frame
+from charter.serving._humility import Humility
+from charter.serving._log import PredictionLog
+from charter.serving._metrics import ServiceMetrics
+from charter.serving._records import Problem, RecordChecker
+from charter.serving._scorer import Scorer
+from charter.spec import parse_charter
+from charter.spec._contract import DataContract, parse_contract
+
+if TYPE_CHECKING:
+    from charter.api import Project
+
+__all__ = ["SHADOW", "Deployed", "InvalidRecords", "Service", "deploy"]
+
+SHADOW = "shadow"
+_log = logging.getLogger("charter.serving")
+
+
+class InvalidRecords(CharterError):
+    """Records that break the contract: (record index, problem) pairs, values never included."""
+
+    def __init__(self, problems: list[tuple[int, Problem]]) -> None:
+        super().__init__(f"{len(problems)} problem(s) in the records sent")
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """One version ready to serve: its model, checks, humility and decision threshold."""
+
+    version: ModelVersion
+    scorer: Scorer
+    checker: RecordChecker
+    humility: Humility
+    contract: DataContract
+    threshold: float | None
+    entity: str | None
+
+    @property
+    def number(self) -> int:
+        return self.version.number
+
+
+class Service:
+    """Scores records with the production version, logs every prediction, follows alias moves."""
+
+    def __init__(
+        self,
+        project: Project,
+        *,
+        log_folder: Path | None = None,
+        reload_seconds: float = 2.0,
+        watch: bool = True,
+    ) -> None:
+        self.project = project
+        self.name = project.charter.project
+        self.settings = project.charter.serving
+        self.registry = project.registry()
+        self.keys = Keys(self.registry.store)
+        self.metrics = ServiceMetrics()
+        self.log = PredictionLog(
+            log_folder or project.workspace / "predictions",
+            flush_seconds=self.settings.flush_seconds,
+        )
+        self.current: Deployed | None = None
+        self.shadow: Deployed | None = None
+        self._shadow_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charter-shadow")
+        self._stop = threading.Event()
+        self.refresh()
+        self._watcher: threading.Thread | None = None
+        if watch:
+            self._watcher = threading.Thread(
+                target=self._watch, args=(reload_seconds,), name="charter-watch", daemon=True
+            )
+            self._watcher.start()
+
+    # --- versions ------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Load what `production` and `shadow` point at now, when it differs from what is served."""
+        aliases = self.registry.aliases(self.name)
+        self.current = self._follow(self.current, aliases.get(PRODUCTION))
+        self.shadow = self._follow(self.shadow, aliases.get(SHADOW))
+
+    def _follow(self, deployed: Deployed | None, number: int | None) -> Deployed | None:
+        if number is None:
+            return None
+        if deployed is not None and deployed.number == number:
+            threshold = self.registry.threshold(deployed.version)
+            if threshold == deployed.threshold:
+                return deployed
+            return _with_threshold(deployed, threshold)
+        return self._deploy(self.registry.version(self.name, number))
+
+    def _deploy(self, version: ModelVersion) -> Deployed:
+        return deploy(self.project, version)
+
+    def _watch(self, seconds: float) -> None:
+        while not self._stop.wait(seconds):
+            try:
+                self.refresh()
+            except Exception as exc:  # a store hiccup must not stop the watcher; keep serving
+                _log.warning("could not check the production alias: %s", exc)
+
+    def classes(self) -> list[str] | None:
+        """The target's labels feedback must use (classification), or None (regression)."""
+        deployed = self.current
+        if deployed is None or deployed.scorer.task != "classification":
+            return None
+        return list(deployed.scorer.classes) or None
+
+    def numeric_outcomes(self) -> bool:
+        """Whether outcomes are numbers (regression)."""
+        deployed = self.current
+        return deployed is not None and deployed.scorer.task == "regression"
+
+    def card(self) -> bytes | None:
+        deployed = self.current
+        if deployed is None or CARD not in deployed.version.artifacts:
+            return None
+        return self.registry.read(deployed.version, CARD)
+
+    # --- predictions ---------------------------------------------------------------------------
+
+    def predict(
+        self, records: Sequence[Mapping[str, Any]], *, explain: bool = False, source: str = "api"
+    ) -> list[dict[str, Any]]:
+        """Answers for valid records; InvalidRecords (naming record and field) when any breaks the contract."""
+        deployed = self.current
+        if deployed is None:
+            raise CharterError(f"{self.name} has no version in production; promote one first.")
+        problems = [
+            (index, problem)
+            for index, record in enumerate(records)
+            for problem in deployed.checker.check(record)
+        ]
+        if problems:
+            for _, problem in problems:
+                self.metrics.invalid.labels(problem.field).inc()
+            raise InvalidRecords(problems)
+        started = time.perf_counter()
+        rows = [deployed.checker.convert(record) for record in records]
+        scored = deployed.scorer.score(rows, records)
+        classification = scored.decisions is not None
+        flags = [
+            deployed.humility.flags(row, float(scored.raw[i]) if classification else None)
+            for i, row in enumerate(rows)
+        ]
+        decisions = self._decisions(deployed, scored.decisions, flags, records)
+        reasons = deployed.scorer.explain(rows) if explain else None
+        elapsed = (time.perf_counter() - started) * 1000 / max(len(rows), 1)
+        now = datetime.now(UTC)
+        answers: list[dict[str, Any]] = []
+        log_rows: list[dict[str, Any]] = []
+        for i, row in enumerate(rows):
+            prediction_id = uuid.uuid4().hex
+            shown = float(scored.shown[i])
+            answer: dict[str, Any] = {"prediction_id": prediction_id, "version": deployed.number}
+            decision, fallback = decisions[i]
+            if classification:
+                answer.update(score=shown, decision=decision, fallback=fallback)
+            else:
+                answer["value"] = shown
+            answer["flags"] = flags[i]
+            if reasons is not None:
+                answer["reasons"] = reasons[i]
+            answers.append(answer)
+            entity = records[i].get(deployed.entity) if deployed.entity else None
+            log_rows.append(
+                {
+                    "prediction_id": prediction_id,
+                    "time": now,
+                    "project": self.name,
+                    "version": deployed.number,
+                    "source": source,
+                    "score": shown,
+                    "decision": decision,
+                    "fallback": fallback,
+                    "flags": flags[i],
+                    "latency_ms": elapsed,
+                    "entity": None if entity is None else str(entity),
+                    "inputs": row,
+                }
+            )
+            self.metrics.scores.observe(shown)
+            for flag in flags[i]:
+                self.metrics.flags.labels(flag).inc()
+        self.metrics.predictions.labels(str(deployed.number)).inc(len(rows))
+        shadow = self.shadow
+        if shadow is not None and shadow.number != deployed.number:
+            self._shadow_pool.submit(self._shadow_and_log, shadow, list(records), log_rows)
+        else:
+            self.log.append(log_rows)
+        return answers
+
+    def _decisions(
+        self,
+        deployed: Deployed,
+        decisions: np.ndarray | None,
+        flags: list[list[str]],
+        records: Sequence[Mapping[str, Any]],
+    ) -> list[tuple[str | None, bool]]:
+        if decisions is None:
+            return [(None, False)] * len(flags)
+        found: list[tuple[str | None, bool]] = [(_word(bool(d)), False) for d in decisions]
+        flagged = [i for i, f in enumerate(flags) if f]
+        if flagged and self.settings.fallback == "baseline" and deployed.scorer.rule:
+            rule = deployed.scorer.rule_values([records[i] for i in flagged])
+            for i, value in zip(flagged, rule, strict=True):
+                if not np.isnan(value):
+                    found[i] = (_word(bool(value >= 0.5)), True)
+                    self.metrics.fallbacks.inc()
+        return found
+
+    def _shadow_and_log(
+        self, shadow: Deployed, records: list[Mapping[str, Any]], log_rows: list[dict[str, Any]]
+    ) -> None:
+        try:
+            if not any(shadow.checker.check(r) for r in records):
+                scored = shadow.scorer.score([shadow.checker.convert(r) for r in records], records)
+                for i, row in enumerate(log_rows):
+                    row["shadow_version"] = shadow.number
+                    row["shadow_score"] = float(scored.shown[i])
+                    if scored.decisions is not None:
+                        row["shadow_decision"] = _word(bool(scored.decisions[i]))
+        except Exception as exc:  # the shadow must never cost the live answer or its log row
+            _log.warning("shadow version v%s failed: %s", shadow.number, exc)
+        self.log.append(log_rows)
+
+    def close(self) -> None:
+        """Stop watching, finish shadow work, flush the log."""
+        self._stop.set()
+        self._shadow_pool.shutdown(wait=True)
+        self.log.close()
+
+
+def deploy(project: Project, version: ModelVersion) -> Deployed:
+    """Load a version with everything serving it needs; every file is checked on reading."""
+    registry = project.registry()
+    settings = project.charter.serving
+    loaded = registry.load(version)
+    try:
+        charter = parse_charter(registry.read(version, CHARTER).decode("utf-8"))
+    except SpecError:  # e.g. a ${VAR} this machine does not set: the project's charter will do
+        charter = project.charter
+    if CONTRACT in version.artifacts:
+        contract = parse_contract(registry.read(version, CONTRACT).decode("utf-8"))
+    else:
+        contract = project.contract()
+    reference = (
+        json.loads(registry.read(version, REFERENCE)) if REFERENCE in version.artifacts else {}
+    )
+    features = loaded.scoring["features"]
+    threshold = registry.threshold(version)
+    background = examples_frame(registry.read(version, EXAMPLES), loaded.scoring)
+    return Deployed(
+        version=version,
+        scorer=Scorer(
+            loaded.model,
+            loaded.scoring,
+            threshold=threshold,
+            rule=charter.baseline.rule,
+            background=background,
+        ),
+        checker=RecordChecker(
+            contract, features, feature_types=loaded.scoring.get("feature_types")
+        ),
+        humility=Humility(
+            reference,
+            features,
+            max_missing_share=settings.max_missing_share,
+            uncertain_band=settings.uncertain_band,
+        ),
+        contract=contract,
+        threshold=threshold,
+        entity=charter.data.entity,
+    )
+
+
+def _word(act: bool) -> str:
+    return "act" if act else "no action"
+
+
+def _with_threshold(deployed: Deployed, threshold: float | None) -> Deployed:
+    deployed.scorer.threshold = threshold
+    return Deployed(
+        deployed.version,
+        deployed.scorer,
+        deployed.checker,
+        deployed.humility,
+        deployed.contract,
+        threshold,
+        deployed.entity,
+    )
