@@ -8,10 +8,12 @@ columns and 30 numeric features):
   b. all of them on disk: appending plus `close()`, against the floor of converting the same rows
      to Arrow with `Table.from_pylist` (the features already flattened to x.* keys) and writing one
      Parquet file;
-  c. reading the whole log back with `read_log` (as flushed; then compacted), against the floor of
-     `pyarrow.parquet.read_table` on one file holding the same table;
-     and a DuckDB aggregate over `log_sql`, against the same query on that one file;
-  d. the same rows cut into --segments small segments (low traffic, many flushes): reading them
+  c. batch scoring's path: `append_table` of the same rows in tables of 100,000, then `close()`,
+     against one `write_table` of them;
+  d. reading the whole log back with `read_log` (as flushed; then compacted), against the floor of
+     `pyarrow.parquet.read_table` on one file holding the same table; and a DuckDB aggregate over
+     `log_sql`, against the same query on that one file;
+  e. the same rows cut into --segments small segments (low traffic, many flushes): reading them
      before compaction, compacting, and reading after.
 Each figure is the median over --repeat rounds; ratios are to the floor measured in the same round.
 Prints a markdown table (it does not write BENCHMARKS.md).
@@ -155,7 +157,18 @@ def round_once(args: argparse.Namespace, pool: list[dict[str, float]]) -> dict[s
         one = read_log(log_folder)
         assert one.num_rows == args.appends, one.num_rows
         # The same row groups as the log writes, so both reads can use both cores.
-        pq.write_table(one, root / "one.parquet", compression="zstd", row_group_size=131_072)
+        figures["floor batch"] = timed(
+            lambda: pq.write_table(
+                one, root / "one.parquet", compression="zstd", row_group_size=131_072
+            )
+        )
+
+        def log_batches() -> None:
+            with PredictionLog(root / "batch", compact_every=None) as writer:
+                for begin in range(0, one.num_rows, 100_000):
+                    writer.append_table(one.slice(begin, 100_000))
+
+        figures["batch"] = timed(log_batches)
         figures["floor read"] = timed(lambda: pq.read_table(root / "one.parquet"))
         figures["compact"] = timed(lambda: compact(log_folder))
         figures["read compacted"] = timed(lambda: read_log(log_folder))
@@ -229,6 +242,12 @@ def main() -> None:
             f"{median('read'):.2f} s",
             f"{ratio('read', 'floor read'):.2f}× pyarrow read_table of one file "
             f"({median('floor read'):.2f} s)",
+        ),
+        (
+            f"batch scoring: append_table of {n:,} rows in tables of 100,000, + close",
+            f"{median('batch'):.2f} s",
+            f"{ratio('batch', 'floor batch'):.2f}× one write_table of them "
+            f"({median('floor batch'):.2f} s)",
         ),
         ("compact them", f"{median('compact'):.2f} s", ""),
         (

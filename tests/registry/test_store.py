@@ -41,7 +41,7 @@ def refuse_newer(store_url: str) -> None:
 def test_head_is_the_latest_migration() -> None:
     versions = Path(charter.registry.__file__ or "").parent / "migrations" / "versions"
     revisions = sorted(p.name.split("_")[0] for p in versions.glob("0*.py"))
-    assert HEAD == revisions[-1]
+    assert revisions[-1] == HEAD
     assert revisions == [f"{n:04d}" for n in range(1, len(revisions) + 1)]
 
 

@@ -14,7 +14,8 @@ Why this shape:
   under a second). So small segments are compacted into one larger file every few minutes. A
   compacted file names the files it replaces in its own Parquet metadata; readers skip replaced
   files that are still there, so a crash between writing the compacted file and deleting its sources
-  never shows a row twice.
+  never shows a row twice. Readers hold a shared lock on the folder, compaction and retention an
+  exclusive one, so no file disappears between a reader listing it and reading it.
 - A flush that fails (disk full, folder gone) keeps its rows, retries at the next interval, and says
   so through `last_error` and a warning on the `charter.serving` logger; rows are only dropped when
   the unwritten backlog passes a cap, and that is logged as an error and counted.
@@ -105,8 +106,8 @@ _REPLACES_KEY = b"charter.replaces"
 _LOCK_NAME = ".maintenance.lock"
 _STALE_TEMPORARY_SECONDS = 3600.0
 _COMPRESSION = "zstd"
-# Merged files are written in row groups of about this many rows: large enough for fast scans,
-# small enough that compaction never holds more than one group of rows in memory.
+# Files are written in row groups of about this many rows: large enough for fast scans, small
+# enough that compaction never holds more than one group of rows in memory.
 _ROW_GROUP_ROWS = 131_072
 DEFAULT_TARGET_BYTES = 64 * 1024 * 1024
 
@@ -329,14 +330,14 @@ class PredictionLog:
             return tables
         try:
             return [_rows_to_table(row_pieces), *tables]
-        except _CONVERSION_ERRORS:
+        except Exception:  # whatever a bad row raises, the good rows must still be written
             pass
         # Find the calls at fault, one at a time, so that good rows are still written.
         converted: list[pa.Table] = []
         for piece in row_pieces:
             try:
                 converted.append(_rows_to_table([piece]))
-            except _CONVERSION_ERRORS as exc:
+            except Exception as exc:
                 self.rows_dropped += len(piece[1])
                 ids = [str(row.get("prediction_id")) for row in piece[1][:3]]
                 logger.error(
@@ -356,7 +357,7 @@ class PredictionLog:
             try:
                 self._counter += 1
                 _write_segment(self.folder, day, table, _SEGMENT, self._counter)
-            except OSError as exc:
+            except (OSError, pa.ArrowException) as exc:
                 failed.append(table)
                 error = exc
             else:
@@ -591,7 +592,7 @@ def _check_writable(folder: Path) -> None:
     except OSError as exc:
         raise CharterError(
             f"cannot write the prediction log in {folder}: {exc.strerror or exc}. Choose a folder "
-            "the service can create and write (the `serving.log` setting, or --log)."
+            "this process can create and write to, or fix its permissions."
         ) from None
 
 
@@ -626,21 +627,12 @@ def _now_name(prefix: str, counter: int) -> str:
     return f"{prefix}{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}-{os.getpid()}-{counter:06d}{_SUFFIX}"
 
 
-def _write_segment(
-    folder: Path,
-    day: date,
-    table: pa.Table,
-    prefix: str,
-    counter: int,
-    metadata: Mapping[bytes, bytes] | None = None,
-) -> Path:
+def _write_segment(folder: Path, day: date, table: pa.Table, prefix: str, counter: int) -> Path:
     partition = folder / f"{_PARTITION}{day.isoformat()}"
     partition.mkdir(exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{prefix}", suffix=".tmp", dir=partition)
     os.close(descriptor)
     try:
-        if metadata:
-            table = table.replace_schema_metadata(dict(metadata))
         pq.write_table(table, temporary, compression=_COMPRESSION, row_group_size=_ROW_GROUP_ROWS)
         _fsync(temporary)
         os.chmod(temporary, 0o644)  # mkstemp makes it private; the log is as readable as its folder
@@ -836,7 +828,8 @@ def _scan(
         if until is not None:
             before = moment < pa.scalar(until, type=BASE_SCHEMA.field("time").type)
             condition = before if condition is None else condition & before
-        present = [name for name in columns or schema.names if name in schema.names]
+        names = schema.names if columns is None else columns
+        present = [name for name in names if name in schema.names]
         table = dataset.to_table(columns=present, filter=condition)
     except FileNotFoundError:
         raise

@@ -148,25 +148,9 @@ class Scorer:
 
     def rule_values(self, raw_records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The charter's baseline rule on the records as sent (an SQL condition, via DuckDB)."""
-        if not self.rule:
-            raise CharterError("this version has no baseline rule to evaluate.")
         if not raw_records:
             raise CharterError("the baseline rule needs the records as sent.")
-        table = pa.Table.from_pylist([dict(r) for r in raw_records])
-        connection = duckdb.connect()
-        try:
-            connection.register("records", table)
-            result = connection.sql(f"SELECT ({self.rule}) AS flag FROM records").fetchnumpy()
-        except duckdb.Error as exc:
-            raise CharterError(
-                f"the baseline rule {self.rule!r} cannot be evaluated on these records: {exc}"
-            ) from None
-        finally:
-            connection.close()
-        flags = result["flag"]
-        if isinstance(flags, np.ma.MaskedArray):  # NULL where the rule cannot decide
-            return np.asarray(np.ma.filled(flags.astype(np.float64), np.nan), dtype=np.float64)
-        return np.asarray(flags, dtype=np.float64)
+        return self.rule_on_table(pa.Table.from_pylist([dict(r) for r in raw_records]))
 
     # --- whole tables (batch scoring) ----------------------------------------------------------
 
@@ -244,7 +228,7 @@ class Scorer:
         finally:
             connection.close()
         flags = result["flag"]
-        if isinstance(flags, np.ma.MaskedArray):
+        if isinstance(flags, np.ma.MaskedArray):  # NULL where the rule cannot decide
             return np.asarray(np.ma.filled(flags.astype(np.float64), np.nan), dtype=np.float64)
         return np.asarray(flags, dtype=np.float64)
 

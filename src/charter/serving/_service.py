@@ -87,6 +87,7 @@ class Service:
         self.log = PredictionLog(
             log_folder or project.workspace / "predictions",
             flush_seconds=self.settings.flush_seconds,
+            keep_days=self.settings.log_retention_days,
         )
         self.current: Deployed | None = None
         self.shadow: Deployed | None = None
