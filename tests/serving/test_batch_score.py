@@ -61,19 +61,16 @@ def hand_checked_bad(demo, rows: list[dict[str, Any]]) -> dict[int, set[str]]:
         for name in checked:
             rule = contract["columns"][name]
             value = row.get(name)
-            if isinstance(value, str) and rule["type"] in ("integer", "number") and not value.strip():
-                value = None
-            if name == "total_charges" and isinstance(value, str) and not value.strip():
-                value = None  # text read as a number: blank is missing
-            broken = False
+            if isinstance(value, str) and not value.strip():
+                value = None  # blank text (total_charges, text the model reads as a number)
             if value is None:
                 broken = not rule.get("nullable", True) and name != ENTITY
-            elif "min" in rule and float(value) < rule["min"]:
-                broken = True
-            elif "max" in rule and float(value) > rule["max"]:
-                broken = True
-            elif "categories" in rule and str(value) not in [str(c) for c in rule["categories"]]:
-                broken = True
+            else:
+                broken = (
+                    ("min" in rule and float(value) < rule["min"])
+                    or ("max" in rule and float(value) > rule["max"])
+                    or ("categories" in rule and str(value) not in map(str, rule["categories"]))
+                )
             if broken:
                 bad.setdefault(row[ENTITY], set()).add(name)
     return bad
@@ -117,7 +114,9 @@ def test_score_a_csv_file_to_parquet_with_bad_rows_in_quarantine(serving_demo, t
     assert all(r["version"] == serving_demo.boosted for r in table)
     assert all(0 <= r["score"] <= 1 and r["decision"] in ("act", "no action") for r in table)
     # every scored row is in the prediction log, as from the service but with source "batch"
-    logged = read_log(serving_demo.log_folder, columns=["prediction_id", "source", "score", "entity"])
+    logged = read_log(
+        serving_demo.log_folder, columns=["prediction_id", "source", "score", "entity"]
+    )
     assert logged.num_rows == scored.num_rows
     by_id = {r["prediction_id"]: r for r in logged.to_pylist()}
     for row in table:
@@ -128,7 +127,9 @@ def test_score_a_csv_file_to_parquet_with_bad_rows_in_quarantine(serving_demo, t
 
 def test_csv_output_holds_the_same_scores(serving_demo, tmp_path):
     source = batch_of(serving_demo)
-    parquet = cli(serving_demo.charter, "score", str(source), str(tmp_path / "a.parquet"), "--no-log")
+    parquet = cli(
+        serving_demo.charter, "score", str(source), str(tmp_path / "a.parquet"), "--no-log"
+    )
     assert parquet.exit_code == 0, parquet.output
     as_csv = cli(serving_demo.charter, "score", str(source), str(tmp_path / "a.csv"), "--json")
     assert as_csv.exit_code == 0, as_csv.output
@@ -176,13 +177,20 @@ def test_another_version_scores_with_its_own_model(serving_demo, model_scores, t
     source = batch_of(serving_demo)
     output = tmp_path / "v2.parquet"
     result = cli(
-        serving_demo.charter, "score", str(source), str(output), "--version", f"v{serving_demo.simple}"
+        serving_demo.charter,
+        "score",
+        str(source),
+        str(output),
+        "--version",
+        f"v{serving_demo.simple}",
     )
     assert result.exit_code == 0, result.output
     scored = {r[ENTITY]: r for r in pq.read_table(output).to_pylist()}
     assert {r["version"] for r in scored.values()} == {serving_demo.simple}
     rows = [r for r in rows_of(source) if r[ENTITY] in scored][:200]
-    expected = model_scores(Project(serving_demo.charter), serving_demo.simple, rows, tmp_path / "f")
+    expected = model_scores(
+        Project(serving_demo.charter), serving_demo.simple, rows, tmp_path / "f"
+    )
     for entity, score in expected.items():
         assert scored[entity]["score"] == pytest.approx(score, abs=1e-9)
 
@@ -202,13 +210,24 @@ def test_a_database_query_scores_like_the_file(serving_demo, tmp_path):
     query = "SELECT * FROM customers WHERE region = 'North'"
     north = [r for r in rows if r["region"] == "North"]
     from_db = tmp_path / "db.parquet"
-    result = cli(serving_demo.charter, "score", f"sqlite:///{database}", str(from_db), "--query", query, "--json", "--no-log")
+    result = cli(
+        serving_demo.charter,
+        "score",
+        f"sqlite:///{database}",
+        str(from_db),
+        "--query",
+        query,
+        "--json",
+        "--no-log",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["rows"] == len(north)
     assert summary["scored"] + summary["quarantined"] == len(north)
     from_file = tmp_path / "file.parquet"
-    assert cli(serving_demo.charter, "score", str(source), str(from_file), "--no-log").exit_code == 0
+    assert (
+        cli(serving_demo.charter, "score", str(source), str(from_file), "--no-log").exit_code == 0
+    )
     file_scores = {r[ENTITY]: r for r in pq.read_table(from_file).to_pylist()}
     db_scores = pq.read_table(from_db).to_pylist()
     assert {r[ENTITY] for r in db_scores} == {r[ENTITY] for r in north} & set(file_scores)
@@ -224,8 +243,8 @@ def test_a_large_file_is_scored_in_chunks(serving_demo, tmp_path):
     ids = pa.array(range(1, base.num_rows * copies + 1), pa.int64())
     big = pa.concat_tables([base] * copies)
     big = big.set_column(big.schema.get_field_index(ENTITY), ENTITY, ids)
-    source = tmp_path / "big.parquet"
-    pq.write_table(big, source)
+    source = tmp_path / "big.csv"
+    pacsv.write_csv(big, source)
     chunks: list[int] = []
     project = Project(serving_demo.charter)
     result = project.score(source, tmp_path / "big-scores.parquet", on_rows=chunks.append)
@@ -246,7 +265,16 @@ def test_a_large_file_is_scored_in_chunks(serving_demo, tmp_path):
         (["score", "no-such-file.csv", "out.parquet"], "no-such-file.csv"),
         (["score", "{batch}", "out.xlsx"], ".parquet or .csv"),
         (["score", "{batch}", "out.parquet", "--version", "v99"], "v99"),
-        (["score", "sqlite:///{tmp}/none.sqlite", "out.parquet", "--query", "select * from nope"], "nope"),
+        (
+            [
+                "score",
+                "sqlite:///{tmp}/none.sqlite",
+                "out.parquet",
+                "--query",
+                "select * from nope",
+            ],
+            "nope",
+        ),
     ],
     ids=["missing file", "unknown output format", "unknown version", "bad query"],
 )

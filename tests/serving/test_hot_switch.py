@@ -21,7 +21,9 @@ CLIENTS = 6
 SWITCH_SECONDS = 3.0  # "within a few seconds": reload_seconds is 0.3, loading a version < 1 s
 
 
-def first_answer_from(answers: list[tuple[float, int, int | None, str | None]], version: int, after: float) -> float:
+def first_answer_from(
+    answers: list[tuple[float, int, int | None, str | None]], version: int, after: float
+) -> float:
     """When the first answer by `version` arrived after `after` (waits up to SWITCH_SECONDS)."""
     deadline = time.monotonic() + SWITCH_SECONDS + 2
     while time.monotonic() < deadline:
@@ -46,7 +48,9 @@ def test_promote_and_rollback_under_load_fail_no_request(serving_demo, serve, se
             while not stop.is_set():
                 record = serving_records[i % len(serving_records)]
                 i += CLIENTS
-                body = record if i % 3 else [record, serving_records[(i + 1) % len(serving_records)]]
+                body = (
+                    record if i % 3 else [record, serving_records[(i + 1) % len(serving_records)]]
+                )
                 try:
                     response = http.post("/v1/predict", json=body)
                 except httpx.HTTPError as exc:  # a refused or dropped connection is a failure too
@@ -95,6 +99,7 @@ def test_promote_and_rollback_under_load_fail_no_request(serving_demo, serve, se
     assert {v for t, _, v, _ in done if t < promote_started} == {boosted}
 
     live.service.close()
-    logged = {r["prediction_id"]: r["version"] for r in read_log(serving_demo.log_folder).to_pylist()}
+    logged = {
+        r["prediction_id"]: r["version"] for r in read_log(serving_demo.log_folder).to_pylist()
+    }
     assert logged == {pid: v for _, _, v, pid in done}
-

@@ -13,6 +13,7 @@ import json
 import math
 import re
 import statistics
+import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -223,7 +224,7 @@ def test_explain_gives_reasons_in_words_naming_the_strongest_features(
     assert all("reasons" not in a for a in plain)
 
 
-def test_health_ready_model_and_metrics(live, serving_template):
+def test_health_ready_model_and_metrics(live, serving_template, typical):
     assert live.client.get("/v1/health").json() == {"status": "ok"}
     ready = live.client.get("/v1/ready")
     assert ready.status_code == 200 and ready.json()["version"] == serving_template.boosted
@@ -231,17 +232,29 @@ def test_health_ready_model_and_metrics(live, serving_template):
     assert model["version"] == serving_template.boosted
     assert model["candidate"] == "boosted"
     assert model["threshold"] == pytest.approx(threshold_of(live))
-    assert set(model["contract"]["columns"]) == set(contract_of(serving_template.charter)["columns"])
+    assert set(model["contract"]["columns"]) == set(
+        contract_of(serving_template.charter)["columns"]
+    )
     card = live.client.get(model["card"])
     assert card.status_code == 200 and "text/html" in card.headers["content-type"]
     before = live.client.get("/metrics").text
     live.predict({"gender": "female"})  # refused: the other required fields are missing
+    answers = live.predict([typical, dict(typical, tenure_months=-15), typical]).json()
     after = live.client.get("/metrics")
     assert after.status_code == 200
-    assert 'charter_requests_total{endpoint="predict",status="422"}' in after.text
-    assert metric(after.text, "charter_validation_failures_total", field="tenure_months") == (
-        metric(before, "charter_validation_failures_total", field="tenure_months") + 1
-    )
+    assert "text/plain" in after.headers["content-type"]
+
+    def grew(name: str, **labels: str) -> float:
+        return metric(after.text, name, **labels) - metric(before, name, **labels)
+
+    assert grew("charter_requests_total", endpoint="predict", status="422") == 1
+    assert grew("charter_requests_total", endpoint="predict", status="200") == 1
+    assert grew("charter_validation_failures_total", field="tenure_months") == 1
+    assert grew("charter_predictions_total", version=str(serving_template.boosted)) == 3
+    assert grew("charter_humility_flags_total", flag="out_of_range") == 1
+    assert grew("charter_score_count") == 3
+    assert grew("charter_score_sum") == pytest.approx(sum(a["score"] for a in answers))
+    assert grew("charter_request_seconds_count", endpoint="predict") == 1
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -251,6 +264,29 @@ def metric(text: str, name: str, **labels: str) -> float:
         if line.startswith(f"{name}{{{wanted}}} ") or (not labels and line.startswith(f"{name} ")):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def test_a_service_without_production_says_503_then_serves_once_promoted(
+    serving_demo, serve, typical
+):
+    from charter.api import Project
+
+    admin = Project(serving_demo.charter)
+    admin.registry().remove_alias("churn", "production", actor="tester", reason="start empty")
+    live = serve(serving_demo, reload_seconds=0.3)
+    assert live.client.get("/v1/health").status_code == 200
+    assert live.client.get("/v1/ready").status_code == 503
+    assert live.client.get("/v1/model").status_code == 503
+    waiting = live.predict(typical)
+    assert waiting.status_code == 503 and "promote" in waiting.json()["detail"]
+    assert live.predict([]).status_code == 422  # a bad body is still the client's mistake
+    assert admin.promote(serving_demo.boosted).moved
+    deadline = time.monotonic() + 5
+    while live.client.get("/v1/ready").status_code != 200:
+        assert time.monotonic() < deadline, "the promotion was not picked up within 5 s"
+        time.sleep(0.1)
+    answer = live.predict(typical)
+    assert answer.status_code == 200 and answer.json()["version"] == serving_demo.boosted
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -285,7 +321,12 @@ def test_a_bad_record_is_refused_naming_record_field_and_expectation(
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
     assert detail == [
-        {"record": 2, "field": field, "problem": detail[0]["problem"], "expected": detail[0]["expected"]}
+        {
+            "record": 2,
+            "field": field,
+            "problem": detail[0]["problem"],
+            "expected": detail[0]["expected"],
+        }
     ]
     assert problem in detail[0]["problem"]
     rule = contract_of(serving_template.charter)["columns"][field]
@@ -311,21 +352,17 @@ def test_every_bad_field_of_every_record_is_named(live, serving_records):
     assert named == {(0, "tenure_months"), (0, "contract"), (2, "monthly_charges")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: /openapi.json documents snapshot_date (the charter's time column, in the contract as "
-        "a required date) in the record schema, but the service checks only model features and "
-        "the entity, so a record whose snapshot_date is not a date is answered 200"
-    ),
-)
-def test_a_documented_column_that_is_not_a_feature_is_checked_too(live, serving_records):
+def test_the_document_describes_exactly_the_fields_the_service_checks(live, serving_records):
     document = live.client.get("/openapi.json").json()
     body = document["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/json"]
     record_schema = body["schema"]["oneOf"][0]
-    assert record_schema["properties"]["snapshot_date"]["format"] == "date"
+    scoring = live.project.registry().load(live.project.version("production")).scoring
+    checked = {*scoring["features"], live.project.charter.data.entity}
+    assert set(record_schema["properties"]) == checked
+    assert "null" in record_schema["properties"]["customer_id"]["type"]  # the entity may be empty
+    # A column the model does not read (the charter's time column) is neither documented nor checked.
     response = live.predict(dict(serving_records[0], snapshot_date="not-a-date-6620"))
-    assert response.status_code == 422
+    assert response.status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -365,6 +402,18 @@ def test_a_body_that_is_not_records_is_refused(live, body, status):
     assert isinstance(response.json()["detail"], str | list)
 
 
+@pytest.mark.parametrize(
+    ("opening", "closing"), [("[", "]"), ('{"a": ', "}")], ids=["lists", "objects"]
+)
+def test_a_deeply_nested_body_is_a_client_error(live, opening, closing):
+    body = opening * 5000 + "1" + closing * 5000
+    with httpx.Client(base_url=live.url, timeout=30.0) as client:
+        response = client.post(
+            "/v1/predict", content=body, headers={"content-type": "application/json"}
+        )
+    assert response.status_code in (400, 422)
+
+
 def test_nan_and_infinity_are_refused(live, serving_records):
     record = json.dumps(serving_records[0])
     for spelled in ("NaN", "Infinity", "-Infinity"):
@@ -382,7 +431,9 @@ JSON_VALUES = st.recursive(
     | st.integers(min_value=-(10**30), max_value=10**30)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=12).map(lambda t: f"Zq{t}"),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=5,
 )
 
@@ -459,7 +510,9 @@ def padded(record: dict[str, Any], size: int) -> bytes:
 def test_a_body_over_the_limit_gets_413_with_or_without_its_length(limited, serving_records):
     limit = 16 * 1024
     headers = {"content-type": "application/json"}
-    at_limit = limited.client.post("/v1/predict", content=padded(serving_records[0], limit), headers=headers)
+    at_limit = limited.client.post(
+        "/v1/predict", content=padded(serving_records[0], limit), headers=headers
+    )
     assert at_limit.status_code == 200, at_limit.text
     over = padded(serving_records[0], limit + 1)
     declared = limited.client.post("/v1/predict", content=over, headers=headers)
@@ -487,7 +540,9 @@ def test_a_body_over_the_limit_gets_413_with_or_without_its_length(limited, serv
 # --- humility --------------------------------------------------------------------------------
 
 
-def test_a_number_beyond_the_training_range_is_flagged(live, typical, data_ranges, serving_template):
+def test_a_number_beyond_the_training_range_is_flagged(
+    live, typical, data_ranges, serving_template
+):
     rules = contract_of(serving_template.charter)["columns"]["tenure_months"]
     high, low = int(rules["max"]), int(rules["min"])
     # accepted by the contract, but beyond anything in the data the model learned from
@@ -543,7 +598,10 @@ def test_a_flagged_record_gets_the_baseline_rules_decision_when_the_charter_asks
     plain = serving_records[:60]
     odd = [dict(r, tenure_months=-15) for r in plain[:30]]  # out of range: rule true if monthly
     odd += [dict(r, tenure_months=153) for r in plain[30:]]  # out of range: rule false
-    odd += [dict(plain[0], contract="quarterly"), dict(plain[1], contract="monthly", tenure_months=3, **{n: None for n in NULLABLE})]
+    odd += [
+        dict(plain[0], contract="quarterly"),
+        dict(plain[1], contract="monthly", tenure_months=3, **{n: None for n in NULLABLE}),
+    ]
     answers = live.predict(plain + odd).json()
     model_disagrees = 0
     for record, answer in zip(plain + odd, answers, strict=True):
@@ -577,7 +635,10 @@ def bearer(key: str) -> dict[str, str]:
 
 
 def test_feedback_needs_a_key_whose_scope_allows_it(serving_demo, serve, serving_records):
-    keys = {s: make_key(serving_demo.charter, s, f"{s} client") for s in ("predict", "feedback", "admin")}
+    keys = {
+        s: make_key(serving_demo.charter, s, f"{s} client")
+        for s in ("predict", "feedback", "admin")
+    }
     live = serve(serving_demo)
     answer = live.predict(serving_records[0]).json()  # predict needs no key by default
     item = {"prediction_id": answer["prediction_id"], "outcome": "yes"}
@@ -599,8 +660,16 @@ def test_a_charter_can_make_predictions_need_a_key(serving_demo, serve, serving_
     record = serving_records[0]
     assert live.predict(record).status_code == 401
     assert live.client.post("/v1/predict", json=record, headers=bearer("nope")).status_code == 401
-    assert live.client.post("/v1/predict", json=record, headers=bearer(keys["predict"])).status_code == 200
-    assert live.client.post("/v1/predict", json=record, headers={"X-API-Key": keys["feedback"]}).status_code == 200
+    assert (
+        live.client.post("/v1/predict", json=record, headers=bearer(keys["predict"])).status_code
+        == 200
+    )
+    assert (
+        live.client.post(
+            "/v1/predict", json=record, headers={"X-API-Key": keys["feedback"]}
+        ).status_code
+        == 200
+    )
     assert live.client.get("/v1/health").status_code == 200
 
 
@@ -689,7 +758,12 @@ def test_feedback_with_an_unknown_label_is_refused_and_nothing_is_kept(with_key,
 
 def test_feedback_by_entity_and_time(with_key):
     live = with_key
-    item = {"entity": 4242, "time": "2026-01-31T10:00:00+01:00", "outcome": "yes", "action_taken": False}
+    item = {
+        "entity": 4242,
+        "time": "2026-01-31T10:00:00+01:00",
+        "outcome": "yes",
+        "action_taken": False,
+    }
     assert live.client.post("/v1/feedback", json=item).json()["accepted"] == 1
     same_moment = dict(item, entity="4242", time="2026-01-31T09:00:00Z")
     assert live.client.post("/v1/feedback", json=same_moment).json()["repeated"] == 1
@@ -737,7 +811,9 @@ def expected_input(value: Any, kind: str) -> Any:
     return str(value)
 
 
-def test_every_answered_record_is_logged_and_no_refused_one(serving_demo, serve, serving_records, typical):
+def test_every_answered_record_is_logged_and_no_refused_one(
+    serving_demo, serve, serving_records, typical
+):
     live = serve(serving_demo, reload_seconds=60)
     answered: list[tuple[dict[str, Any], dict[str, Any]]] = []
     one = live.predict(serving_records[0]).json()
@@ -771,7 +847,9 @@ def test_every_answered_record_is_logged_and_no_refused_one(serving_demo, serve,
         assert row["entity"] == str(record[ENTITY])
         assert row["shadow_version"] is None
         for feature in scoring["features"]:
-            assert row[f"x.{feature}"] == expected_input(record.get(feature), kinds[feature]), feature
+            assert row[f"x.{feature}"] == expected_input(record.get(feature), kinds[feature]), (
+                feature
+            )
     assert not {"99000001", "99000002", "99000003"} & {r["entity"] for r in rows.values()}
 
 
@@ -806,9 +884,12 @@ def test_a_shadow_version_scores_the_same_traffic_but_is_never_shown(
         assert row["shadow_version"] == serving_demo.simple
         assert row["shadow_score"] == pytest.approx(shadow[record[ENTITY]], abs=1e-9)
         assert row["shadow_decision"] == WORDS[row["shadow_score"] >= shadow_threshold]
-    assert statistics.mean(
-        abs(logged[a["prediction_id"]]["shadow_score"] - a["score"]) for a in answers
-    ) > 1e-3, "the shadow's scores are the production model's"
+    assert (
+        statistics.mean(
+            abs(logged[a["prediction_id"]]["shadow_score"] - a["score"]) for a in answers
+        )
+        > 1e-3
+    ), "the shadow's scores are the production model's"
     for answer in before + after:
         row = logged[answer["prediction_id"]]
         assert row["shadow_version"] is None and row["shadow_score"] is None

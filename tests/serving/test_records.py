@@ -192,7 +192,7 @@ def test_types(field: str, value: Any, problem: str | None) -> None:
         ("income", "5.2e4", None),
         ("income", 52000, None),
         ("income", 52000.5, None),
-        ("income", "", None),  # blank text is a missing number, as training read it
+        ("income", "", None),  # blank text: text to the contract, a missing number to the model
         ("income", "  ", None),
         ("income", "52k", "expected a number"),
         ("income", "52_000", "expected a number"),

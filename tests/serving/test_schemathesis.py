@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from jsonschema import Draft202012Validator
 from hypothesis import HealthCheck, settings
+from jsonschema import Draft202012Validator
 from schemathesis.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -22,7 +22,6 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 from schemathesis.config import SchemathesisConfig
-from schemathesis.core.failures import AcceptedNegativeData, FailureGroup
 from typer.testing import CliRunner
 
 from charter.cli import app
@@ -131,28 +130,9 @@ def checked_records(live, service_schema):
     )
 
 
-KNOWN_GAP: list[object] = []
-
-
 @pytest.mark.slow
 @schema.include(path="/v1/predict").parametrize()
 @FUZZ
-def test_what_the_document_forbids_in_a_record_is_refused(case, live, feedback_key, checked_records):
-    """Every broken record is refused, except the known gap below (reported as a bug).
-
-    Bug: the record schema in /openapi.json documents every contract column, but the service
-    checks only model features and the entity. A record whose only fault is in a documented column
-    that is not a feature (the time column snapshot_date holding no date) or a null entity is
-    answered 200. Such cases are recognised by validating the body against the document cut down
-    to the checked fields, and let through; anything else accepted is a failure.
-    (test_http.py::test_a_documented_column_that_is_not_a_feature_is_checked_too shows the gap.)
-    """
-    try:
-        call(case, live, feedback_key, [not_a_server_error, negative_data_rejection])
-    except FailureGroup as failures:
-        accepted_only = all(isinstance(f, AcceptedNegativeData) for f in failures.exceptions)
-        explain = (case.query or {}).get("explain", "false")
-        plain_query = str(explain).lower() in ("true", "false", "1", "0", "yes", "no", "on", "off")
-        if not (accepted_only and plain_query and checked_records.is_valid(case.body)):
-            raise
-        KNOWN_GAP.append(case.body)
+def test_what_the_document_forbids_in_a_record_is_refused(case, live, feedback_key):
+    """The record schema documents exactly what the service checks: anything it forbids is refused."""
+    call(case, live, feedback_key, [not_a_server_error, negative_data_rejection])

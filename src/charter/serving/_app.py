@@ -28,6 +28,7 @@ __all__ = ["create_app"]
 
 Scope_ = MutableMapping[str, Any]
 _KEY_CACHE_SECONDS = 30.0
+_MAX_CACHED_KEYS = 10_000
 
 
 def create_app(service: Service) -> FastAPI:
@@ -42,9 +43,12 @@ def create_app(service: Service) -> FastAPI:
     )
     app.state.service = service
     limit = charter.serving.body_limit_kb * 1024
-    app.add_middleware(_BodyLimit, limit=limit)
+    app.add_middleware(
+        _BodyLimit,
+        limit=limit,
+        refused=lambda endpoint: service.metrics.requests.labels(endpoint, "413").inc(),
+    )
     keys = _KeyCache(service)
-    record_schema = _record_schema(service)
 
     def refuse(status: int, message: str, endpoint: str) -> JSONResponse:
         service.metrics.requests.labels(endpoint, str(status)).inc()
@@ -75,16 +79,7 @@ def create_app(service: Service) -> FastAPI:
                 "required": True,
                 "content": {
                     "application/json": {
-                        "schema": {
-                            "oneOf": [
-                                record_schema,
-                                {
-                                    "type": "array",
-                                    "items": record_schema,
-                                    "maxItems": charter.serving.max_records,
-                                },
-                            ]
-                        }
+                        "schema": _records_schema(service)  # kept current by openapi()
                     }
                 },
             }
@@ -284,7 +279,28 @@ def create_app(service: Service) -> FastAPI:
     async def charter_error(request: Request, exc: CharterError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503)
 
+    documented: dict[str, int | None] = {}
+
+    def openapi() -> dict[str, Any]:
+        # The record schema follows the serving version's contract: rebuilt when it changes.
+        number = service.current.number if service.current is not None else None
+        if app.openapi_schema is None or documented.get("version", -1) != number:
+            app.openapi_schema = None
+            document = FastAPI.openapi(app)
+            body = document["paths"]["/v1/predict"]["post"]["requestBody"]
+            body["content"]["application/json"]["schema"] = _records_schema(service)
+            app.openapi_schema = document
+            documented["version"] = number
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _records_schema(service: Service) -> dict[str, Any]:
+    record = _record_schema(service)
+    limit = service.project.charter.serving.max_records
+    return {"oneOf": [record, {"type": "array", "items": record, "maxItems": limit}]}
 
 
 _FEEDBACK_SCHEMA: dict[str, Any] = {
@@ -305,9 +321,11 @@ def _record_schema(service: Service) -> dict[str, Any]:
     if deployed is None:
         return {"type": "object"}
     properties: dict[str, Any] = {}
+    entity = deployed.contract.entity.column if deployed.contract.entity else None
+    checked = set(deployed.checker.fields)
     for name, rule in deployed.contract.columns.items():
-        if name == deployed.contract.target:
-            continue
+        if name not in checked:
+            continue  # the service checks the model's features and the entity, nothing else
         kinds = [
             {"integer": "integer", "number": "number", "boolean": "boolean"}.get(
                 rule.type, "string"
@@ -318,7 +336,7 @@ def _record_schema(service: Service) -> dict[str, Any]:
         )
         if numeric_text:
             kinds.append("number")  # text the model reads as a number: numbers do too
-        if rule.nullable:
+        if rule.nullable or name == entity:  # the entity may be left out or empty
             kinds.append("null")
         schema: dict[str, Any] = {"type": kinds if len(kinds) > 1 else kinds[0]}
         if rule.min is not None:
@@ -326,7 +344,7 @@ def _record_schema(service: Service) -> dict[str, Any]:
         if rule.max is not None:
             schema["maximum"] = rule.max
         if rule.categories is not None and not numeric_text:
-            schema["enum"] = [*rule.categories, *([None] if rule.nullable else [])]
+            schema["enum"] = [*rule.categories, *([None] if "null" in kinds else [])]
         if rule.type in ("date", "timestamp"):
             schema["format"] = "date" if rule.type == "date" else "date-time"
         properties[name] = schema
@@ -344,6 +362,8 @@ async def _json_body(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return JSONResponse({"detail": "the body is not valid JSON."}, status_code=400)
+    except RecursionError:
+        return JSONResponse({"detail": "the body is nested too deeply."}, status_code=400)
 
 
 def _presented_key(request: Request) -> str | None:
@@ -368,6 +388,8 @@ class _KeyCache:
             found = self.service.keys.find(self.service.name, key)
             cached = (now, found)
             self.known[key] = cached
+        if len(self.known) > _MAX_CACHED_KEYS:  # random keys must not grow the cache without end
+            self.known = {k: v for k, v in self.known.items() if now - v[0] <= _KEY_CACHE_SECONDS}
         record = cached[1]
         if record is None or record.revoked is not None:
             return None
@@ -377,9 +399,12 @@ class _KeyCache:
 class _BodyLimit:
     """Answer 413 to a body over `limit` bytes, whether or not it declares its length."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], limit: int) -> None:
+    def __init__(
+        self, app: Callable[..., Awaitable[None]], limit: int, refused: Callable[[str], None]
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.refused = refused
 
     async def __call__(
         self,
@@ -391,7 +416,9 @@ class _BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
+        endpoint = str(scope.get("path", "")).rsplit("/", 1)[-1] or "root"
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            self.refused(endpoint)
             await _too_large(send, self.limit)
             return
         seen = 0
@@ -410,6 +437,7 @@ class _BodyLimit:
         try:
             await self.app(scope, counted, send)
         except _TooLarge:
+            self.refused(endpoint)
             await _too_large(send, self.limit)
 
 

@@ -452,7 +452,7 @@ def _numeric_text_test(field: _Field) -> _Test:
     def test(value: Any) -> Problem | None:
         if isinstance(value, str):
             if not value.strip(_BLANK):
-                return null  # blank text is a missing number, as training read it
+                return None  # text to the contract, a missing number to the model (as in training)
             number = _parse_number(value)
             if number is None:
                 return wrong
@@ -631,17 +631,18 @@ def _column_codes(field: _Field, column: pa.ChunkedArray, rows: int) -> np.ndarr
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
     codes = _Codes(rows)
+    if column.null_count and field.null is not None:
+        codes.mark(pc.is_null(column), _REQUIRED)
     if (
         field.rule.type == "string"
         and field.reads == "number"
         and _arrow_kind(column.type) == "text"
     ):
-        # blank text is a missing number, as training read it
+        # Blank text is text to the contract and a missing number to the model (as in
+        # training): it breaks no rule here, and is not read as a number below.
         whole = column.combine_chunks()  # one chunk: masks below must line up with it
         blank = pc.match_substring_regex(whole, _BLANK_PATTERN)
         column = pa.chunked_array([pc.if_else(blank, pa.scalar(None, whole.type), whole)])
-    if column.null_count and field.null is not None:
-        codes.mark(pc.is_null(column), _REQUIRED)
     kind = field.rule.type
     arrow = _arrow_kind(column.type)
     if arrow == "null":
