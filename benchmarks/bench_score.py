@@ -18,8 +18,9 @@ rounds, every measurement a fresh child process:
 The page cache is warmed with the input first. Every round checks charter's output: the booster,
 fed its rows the floor's way, must give its scores; the rows set aside (quarantine) and the
 prediction log's rows are counted. A last pass
-(--skip-profile leaves it out) runs `Project.score` under cProfile in a child and lists the
-stages' cumulative times, to show where the time goes. Medians over rounds; ratios are medians of
+(--skip-stages leaves it out) runs `Project.score` in a child with a timer around each stage
+(contract check, feature arrays, matrix, booster, humility, output, log), to show where the time
+goes. Medians over rounds; ratios are medians of
 per-round ratios to the floors measured in the same round. Prints markdown tables (it does not
 write BENCHMARKS.md); --json keeps the raw figures.
 
@@ -52,27 +53,25 @@ EXPECTED_ROWS = 1_000_000
 # The issue's goal.
 MAX_OVER_PREDICT = 1.5
 
-# The stages `--profile` reports, by function name (module suffix, function): missing ones are left out.
-STAGES: tuple[tuple[str, str, str], ...] = (
-    ("charter/api.py", "score", "Project.score (all below)"),
-    ("serving/_service.py", "deploy", "load the version (deploy)"),
-    ("serving/_batch.py", "batches_of_file", "open the file (DuckDB)"),
-    ("serving/_batch.py", "score_batch", "score_batch (chunks)"),
-    ("serving/_batch.py", "stream", "read chunks (DuckDB to Arrow)"),
-    ("serving/_records.py", "check_table", "contract check (check_table)"),
-    ("serving/_batch.py", "_score", "_score (per chunk, below)"),
-    ("serving/_scorer.py", "columns", "features to arrays (Scorer.columns)"),
-    ("serving/_scorer.py", "_matrix_of", "float matrix (_matrix_of)"),
-    ("serving/_scorer.py", "_booster_predict", "booster.predict"),
-    ("serving/_humility.py", "codes", "humility codes"),
-    ("serving/_humility.py", "flag_lists", "flag lists"),
-    ("serving/_batch.py", "<listcomp>", "prediction ids (uuid4 per row)"),
-    ("serving/_log.py", "append_table", "log: append_table"),
-    ("serving/_batch.py", "write", "write output (_Writer.write)"),
-    ("serving/_log.py", "close", "log: close (last flush)"),
-    ("serving/_log.py", "flush", "log: flush (all)"),
+# The stages the timing pass reports: (module, class or "", function, label, nested under).
+# A stage whose function is not there (charter refactored) is left out.
+STAGES: tuple[tuple[str, str, str, str, str], ...] = (
+    ("charter.serving._service", "", "deploy", "load the version (deploy)", ""),
+    ("charter.serving._batch", "", "batches_of_file", "open the file (DuckDB)", ""),
+    ("charter.serving._records", "RecordChecker", "check_table", "contract check", ""),
+    ("charter.serving._batch", "", "_score", "score a chunk (_score)", ""),
+    ("charter.serving._scorer", "Scorer", "columns", "features to arrays", "_score"),
+    ("charter.serving._scorer", "Scorer", "_matrix_of", "float matrix", "_score"),
+    ("charter.serving._scorer", "Scorer", "_booster_predict", "booster.predict", "_score"),
+    ("charter.serving._humility", "Humility", "codes", "humility codes", "_score"),
+    ("charter.serving._batch", "", "flag_lists", "flag lists", "_score"),
+    ("charter.serving._log", "PredictionLog", "append_table", "log: append_table", ""),
+    ("charter.serving._batch", "_Writer", "write", "write the output", ""),
+    ("charter.serving._log", "PredictionLog", "close", "log: close (last flush)", ""),
 )
 
+
+REST_OF_SCORE = "the rest of _score: prediction ids, decisions, output and log tables"
 
 # ---------------------------------------------------------------- child tasks (one per process)
 
@@ -137,28 +136,68 @@ def _task_floor(data: Path, model: Path, out: Path) -> dict[str, Any]:
     }
 
 
-def _task_profile(project: Path, data: Path, out: Path) -> dict[str, Any]:
-    """`Project.score` under cProfile: cumulative seconds of the stages in STAGES."""
-    import cProfile
-    import pstats
+def _task_stages(project: Path, data: Path, out: Path) -> dict[str, Any]:
+    """`Project.score` with a timer around each stage in STAGES (a few calls per chunk, so the
+    timers cost nothing measurable); the log's background flushes are timed apart."""
+    import importlib
+    import threading
 
     from charter.api import Project
 
+    main = threading.main_thread()
+    spent: dict[str, float] = {}
+    background: list[float] = []
+
+    def timed(function: Callable[..., Any], label: str) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            clock = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                if threading.current_thread() is main:
+                    spent[label] = spent.get(label, 0.0) + time.perf_counter() - clock
+
+        return wrapper
+
+    for module_name, owner_name, name, label, _ in STAGES:
+        module = importlib.import_module(module_name)
+        owner = getattr(module, owner_name, None) if owner_name else module
+        if owner is not None and callable(getattr(owner, name, None)):
+            setattr(owner, name, timed(getattr(owner, name), label))
+    log_module = importlib.import_module("charter.serving._log")
+    flush = log_module.PredictionLog.flush
+
+    def timed_flush(self: Any) -> Any:
+        clock = time.perf_counter()
+        try:
+            return flush(self)
+        finally:
+            if threading.current_thread() is not main:
+                background.append(time.perf_counter() - clock)
+
+    log_module.PredictionLog.flush = timed_flush
     opened = Project(project / "charter.yaml")
-    profiler = cProfile.Profile()
     clock = time.perf_counter()
-    profiler.enable()
     result = opened.score(data, out)
-    profiler.disable()
     seconds = time.perf_counter() - clock
-    stats = pstats.Stats(profiler)
-    found: dict[str, float] = {}
-    for (filename, _, function), row in stats.stats.items():  # type: ignore[attr-defined]
-        for suffix, name, label in STAGES:
-            if function == name and filename.replace(os.sep, "/").endswith(suffix):
-                found[label] = found.get(label, 0.0) + float(row[3])  # cumulative time
-    ordered = {label: found[label] for _, _, label in STAGES if label in found}
-    return {"seconds": seconds, "stages": ordered, "rows": result.rows, "scored": result.scored}
+    top = sum(spent.get(label, 0.0) for _, _, _, label, under in STAGES if not under)
+    inner = sum(spent.get(label, 0.0) for _, _, _, label, under in STAGES if under == "_score")
+    stages: dict[str, float] = {}
+    for index, (_, _, _, label, under) in enumerate(STAGES):
+        if label in spent:
+            stages[label] = spent[label]
+        last_nested = under and (index + 1 == len(STAGES) or not STAGES[index + 1][4])
+        if last_nested and "score a chunk (_score)" in spent:
+            stages[REST_OF_SCORE] = spent["score a chunk (_score)"] - inner
+    stages["the rest: reading chunks (DuckDB to Arrow), loop"] = seconds - top
+    stages["log: background flushes (Arrow, zstd Parquet, fsync; another thread)"] = sum(background)
+    return {
+        "seconds": seconds,
+        "stages": stages,
+        "nested": [label for _, _, _, label, under in STAGES if under] + [REST_OF_SCORE],
+        "rows": result.rows,
+        "scored": result.scored,
+    }
 
 
 def _child(task: str, *extra: str) -> list[str]:
@@ -197,21 +236,21 @@ def _charter_score(project: Path, data: Path, out: Path, *, log: bool) -> Run:
         raise RuntimeError(
             _failure(f"`charter score` exit code {code}", run.payload["stderr_tail"])
         )
-    run.payload = {"result": document, "logged": _logged(project) if log else 0}
+    run.payload = {"result": document}
     return run
 
 
-def _logged(project: Path) -> int:
-    from charter.serving._log import read_log
+def _task_compare(charter_out: Path, model: Path, project: Path) -> dict[str, Any]:
+    """charter's output scores against the booster's on the same output rows (the floor's way).
 
-    return int(read_log(project / ".charter" / "predictions", columns=["prediction_id"]).num_rows)
-
-
-def _compare(charter_out: Path, model: Path) -> dict[str, Any]:
-    """charter's output scores against the booster's on the same output rows (the floor's way)."""
+    Also counts the rows in the project's prediction log. A child of its own, so the benchmark's
+    process stays small: a child's peak RSS (wait4) counts the parent's size at the fork.
+    """
     import lightgbm as lgb
     import numpy as np
     import pyarrow.parquet as pq
+
+    from charter.serving._log import read_log
 
     spec = json.loads((model / "spec.json").read_text(encoding="utf-8"))
     table = pq.read_table(charter_out)
@@ -219,7 +258,13 @@ def _compare(charter_out: Path, model: Path) -> dict[str, Any]:
         floor_matrix(table, spec), num_threads=2
     )
     scored = table.column("score").to_numpy()
-    return {"rows": int(table.num_rows), "max_abs_diff": float(np.max(np.abs(scored - expected)))}
+    logged = read_log(project / ".charter" / "predictions", columns=["prediction_id"]).num_rows
+    return {
+        "seconds": 0.0,
+        "logged": int(logged),
+        "rows": int(table.num_rows),
+        "max_abs_diff": float(np.max(np.abs(scored - expected))),
+    }
 
 
 def _round(
@@ -289,8 +334,24 @@ def _round(
         step()
     if runs["charter"] and runs["floor"] and len(runs["charter"]) == len(runs["floor"]):
         result = runs["charter"][-1].payload["result"]
-        check = _compare(out, model)
-        check["logged"] = runs["charter"][-1].payload["logged"]
+        try:
+            check = dict(
+                run_child(
+                    _child(
+                        "compare",
+                        "--out",
+                        str(out),
+                        "--model",
+                        str(model),
+                        "--project",
+                        str(project),
+                    ),
+                    timeout=900,
+                ).payload
+            )
+        except (RuntimeError, OSError) as exc:
+            errors["compare"] = str(exc)
+            return
         check["scored"] = int(result["scored"])
         check["quarantined"] = int(result["quarantined"])
         checks.append(check)
@@ -319,22 +380,24 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             pass
     runs: dict[str, list[Run]] = {"charter": [], "charter_nolog": [], "floor": []}
     errors: dict[str, str] = {}
+    if args.skip_no_log:
+        errors["charter_nolog"] = "not measured: --skip-no-log"
     checks: list[dict[str, Any]] = []
     loads: list[float] = []
-    profile = None
+    stages = None
     work = Path(tempfile.mkdtemp(prefix="charter-score-bench-"))
     try:
         for number in range(args.repeat):
             _say(f"round {number + 1}")
             _round(args, project, work, number, runs, errors, checks)
             loads.append(os.getloadavg()[0])
-        if not args.skip_profile:
-            _say("profile (cProfile, in-process)")
+        if not args.skip_stages:
+            _say("stages (timed in-process)")
             shutil.rmtree(project / ".charter" / "predictions", ignore_errors=True)
             try:
-                profile = run_child(
+                stages = run_child(
                     _child(
-                        "profile",
+                        "stages",
                         "--project",
                         str(project),
                         "--data",
@@ -345,7 +408,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                     timeout=1800,
                 ).payload
             except (RuntimeError, OSError) as exc:
-                errors["profile"] = str(exc)
+                errors["stages"] = str(exc)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(project / ".charter" / "predictions", ignore_errors=True)
@@ -362,7 +425,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "errors": errors,
         "checks": checks,
         "highest_load": max(loads, default=0.0),
-        "profile": profile,
+        "stages": stages,
     }
 
 
@@ -488,34 +551,45 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["", "| goal (issue 6) | measured | target | met |", "|---|---:|---:|---|"]
     for what, measured, goal, met in goals(results):
         lines.append(f"| {what} | {measured} | {goal} | {met} |")
+    lines.append("")
     if runs["charter"] and runs["charter_nolog"]:
         logged = [
             a.seconds - b.seconds
             for a, b in zip(runs["charter"], runs["charter_nolog"], strict=False)
         ]
-        lines += [
-            "",
-            f"- The prediction log adds {_spread(logged)} s (with log − --no-log, per round).",
-        ]
-    for check in results["checks"]:
         lines.append(
-            f"- Round check: charter scored {check['scored']:,} rows and set aside "
-            f"{check['quarantined']:,}; the booster, fed the {check['rows']:,} output rows the "
-            f"floor's way, gives its scores (largest difference {check['max_abs_diff']:.1e}); "
-            f"prediction log rows: {check['logged']:,}."
+            f"- The prediction log adds {_spread(logged)} s (with log − --no-log, per round)."
+        )
+    found = results["checks"]
+    if found:
+        rounds = "; ".join(
+            f"{c['scored']:,} scored, {c['quarantined']:,} set aside, {c['logged']:,} logged, "
+            f"largest score difference {c['max_abs_diff']:.1e}"
+            for c in found
+        )
+        lines.append(
+            "- Checks per round (the booster, fed charter's output rows the floor's way, must give "
+            f"its scores; every scored row must be in the prediction log): {rounds}."
         )
     for key, error in results["errors"].items():
-        lines.append(f"- {key} FAILED: {error.splitlines()[0]}")
-    profile = results.get("profile")
+        if not error.startswith("not measured"):
+            lines.append(f"- {key} FAILED: {error.splitlines()[0]}")
+    profile = results.get("stages")
     if profile:
+        nested = set(profile.get("nested", []))
         lines += [
             "",
-            f"Where the time goes: `Project.score` under cProfile ({profile['seconds']:.1f} s "
-            "with the profiler's overhead; cumulative seconds, nested stages overlap):",
+            f"Where the time goes: `Project.score` in one process ({profile['seconds']:.1f} s, "
+            "start-up and imports excluded), a timer around each stage; indented stages are "
+            "part of the chunk scoring above them:",
             "",
-            "| stage | cumulative s |",
-            "|---|---:|",
-            *(f"| {label} | {seconds:.2f} |" for label, seconds in profile["stages"].items()),
+            "| stage | seconds | share |",
+            "|---|---:|---:|",
+            *(
+                f"| {'  ↳ ' if label in nested else ''}"
+                f"{label} | {seconds:.2f} | {seconds / profile['seconds']:.0%} |"
+                for label, seconds in profile["stages"].items()
+            ),
         ]
     return "\n".join(lines) + "\n"
 
@@ -553,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-data", type=Path, default=TRAIN_DATA, help=argparse.SUPPRESS)
     parser.add_argument("--budget", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--skip-no-log", action="store_true", help="do not measure --no-log")
-    parser.add_argument("--skip-profile", action="store_true", help="no cProfile pass")
+    parser.add_argument("--skip-stages", action="store_true", help="no timing pass")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw figures here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
@@ -562,8 +636,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.child == "floor":
         _emit(_task_floor(args.data, args.model, args.out))
         return 0
-    if args.child == "profile":
-        _emit(_task_profile(args.project, args.data, args.out))
+    if args.child == "compare":
+        _emit(_task_compare(args.out, args.model, args.project))
+        return 0
+    if args.child == "stages":
+        _emit(_task_stages(args.project, args.data, args.out))
         return 0
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")

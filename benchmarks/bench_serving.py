@@ -5,7 +5,7 @@ LightGBM model on the training benchmark's data (benchmarks/.data/train_100k.par
 the target and 29 features, see generate.py): `charter audit`, `charter train --only
 baseline,boosted`, `charter promote` of the boosted version (with --force and a reason when a gate
 refuses). Then measures, in rounds that interleave the servers, every server a fresh process on
-127.0.0.1 and every client another fresh process (a raw HTTP/1.1 keep-alive client on uvloop):
+127.0.0.1 and every client another fresh process:
 
   a. the floor: a bare FastAPI endpoint written here that parses the JSON, builds a numpy row in
      the model's feature order (categories mapped to the booster's codes, the timestamp to days
@@ -21,11 +21,16 @@ refuses). Then measures, in rounds that interleave the servers, every server a f
      mlflow.lightgbm.save_model, in its own venv benchmarks/.venv-mlflow, made on first use;
      it is sent the same records with categories already turned into the booster's codes).
 
-Every round also checks that charter's and the floor's scores agree on the same records and that
-charter's prediction log holds one row per answered record (read after a graceful stop). A last
-in-process pass (--skip-breakdown leaves it out) times the stages of one prediction inside charter
-(contract check, conversion, matrix, booster, flags, log, JSON) to show where the time goes.
-Server CPU seconds (the process tree's, from /proc) are shown per request beside the wall times.
+The client is a small HTTP/1.1 client on asyncio + uvloop writing prepared requests on keep-alive
+connections (neither httpx nor a thread pool: on 2 cores the client shares the CPU with the
+server, so it should take as little of it as it can; its CPU per request is shown).
+
+Every round also checks that charter's, the floor's and MLflow's scores agree on the same records
+and that charter's prediction log holds one row per answered record (read after a graceful stop).
+A last in-process pass (--skip-breakdown leaves it out) times the stages of one prediction inside
+charter (contract check, conversion, matrix, booster, flags, JSON, the whole app through ASGI
+without the network) next to the floor's, to show where the time goes. Server CPU seconds (the
+process tree's, from /proc) are shown per request beside the wall times.
 
 Prints markdown tables (it does not write BENCHMARKS.md); --json keeps the raw figures.
 
@@ -175,11 +180,17 @@ def ensure_project(
         "forced": forced,
         "budget": budget,
         "setup_seconds": time.perf_counter() - clock,
-        **_export_floor_model(folder),
+        **_export_in_child(folder),
     }
     marker.write_text(json.dumps(info, indent=2), encoding="utf-8")
     info["reused"] = False
     return info
+
+
+def _export_in_child(folder: Path) -> dict[str, Any]:
+    """`_export_floor_model` in a child, so this process does not grow by charter's imports."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", "export"]
+    return dict(run_child([*command, "--project", str(folder)], timeout=600).payload)
 
 
 def _export_floor_model(folder: Path) -> dict[str, Any]:
@@ -204,7 +215,12 @@ def _export_floor_model(folder: Path) -> dict[str, Any]:
         "production": version.number,
     }
     (out / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-    return {"features": len(spec["features"]), "trees": spec["trees"], "production": version.number}
+    return {
+        "seconds": 0.0,
+        "features": len(spec["features"]),
+        "trees": spec["trees"],
+        "production": version.number,
+    }
 
 
 # ---------------------------------------------------------------- the floor's row building
@@ -254,13 +270,11 @@ class FloorModel:
         return self.booster.predict(self.matrix(records), num_threads=1)
 
 
-def _task_floor_server(model_folder: Path, port: int) -> None:
-    """The bare endpoint: POST /predict (an object or a list), GET /health; run like charter serve."""
-    import uvicorn
+def _floor_app(model: FloorModel) -> Any:
+    """The bare endpoint: POST /predict (an object or a list), GET /health."""
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, Response
 
-    model = FloorModel(model_folder)
     app = FastAPI(docs_url=None, redoc_url=None)
 
     async def predict(request: Request) -> Response:
@@ -278,7 +292,14 @@ def _task_floor_server(model_folder: Path, port: int) -> None:
     health.__annotations__ = {"return": dict[str, str]}
     app.post("/predict")(predict)
     app.get("/health")(health)
+    return app
 
+
+def _task_floor_server(model_folder: Path, port: int) -> None:
+    """The floor, run by uvicorn as `charter serve` runs charter (loop and http "auto")."""
+    import uvicorn
+
+    app = _floor_app(FloorModel(model_folder))
     uvicorn.run(app, host=HOST, port=port, workers=1, log_level="warning", access_log=False)
 
 
@@ -646,7 +667,8 @@ def _client(port: int, path: str, bodies: Path, mode: str, **options: Any) -> di
     for key, value in options.items():
         if value is not None:
             command += [f"--{key.replace('_', '-')}", str(value)]
-    return dict(run_child(command, timeout=900).payload)
+    run = run_child(command, timeout=900)
+    return {**run.payload, "client_cpu": run.cpu}
 
 
 # ---------------------------------------------------------------- one round
@@ -671,6 +693,7 @@ class Setup:
     bodies: Path  # one single-record body a line
     batch_body: Path  # one line: a list of --batch records
     mlflow_bodies: Path | None
+    mlflow_batch_body: Path | None
     mlflow_python: Path | None
     mlflow_model: Path | None
     work: Path
@@ -753,6 +776,9 @@ def _measured(server: Server, run: Callable[[], dict[str, Any]]) -> tuple[dict[s
 
 
 def _errors(result: dict[str, Any]) -> int:
+    """Answers other than 200, warm-up included."""
+    if "ok_total" in result:
+        return int(result["requests"]) - int(result["ok_total"])
     return sum(n for status, n in result["statuses"].items() if status != "200")
 
 
@@ -798,6 +824,22 @@ def _serve_round(setup: Setup, which: str, figures: Figures) -> None:
             figures.cpu_per_request["batch"] = cpu
             answered += figures.batch["statuses"].get("200", 0) * args.batch
             figures.checks["scores"] = [a["score"] for a in json.loads(keep.read_bytes())]
+        if which == "mlflow" and setup.mlflow_batch_body is not None:
+            keep = setup.work / "batch-answer-mlflow.json"
+            figures.batch, cpu = _measured(
+                server,
+                lambda: _client(
+                    server.port,
+                    path,
+                    setup.mlflow_batch_body,
+                    "latency",
+                    count=args.mlflow_batch_requests,
+                    warmup=1,
+                    keep=keep,
+                ),
+            )
+            figures.cpu_per_request["batch"] = cpu
+            figures.checks["scores"] = list(json.loads(keep.read_bytes())["predictions"])
         figures.throughput, cpu = _measured(
             server,
             lambda: _client(
@@ -811,7 +853,6 @@ def _serve_round(setup: Setup, which: str, figures: Figures) -> None:
             ),
         )
         figures.cpu_per_request["throughput"] = cpu
-        # every response the client read was a 200 or counted apart; warm-up ones are all 200s
         figures.checks["errors"] = sum(
             _errors(r) for r in (figures.latency, figures.batch, figures.throughput) if r
         )
@@ -833,6 +874,58 @@ def _logged_rows(project: Path) -> int:
 
 
 # ---------------------------------------------------------------- the in-process breakdown
+
+
+def _asgi_each(
+    app: Any, path: str, bodies: Sequence[bytes], rounds: int, *, ms: bool = False
+) -> float:
+    """Best-of-`rounds` mean time of one POST of each body, straight through the ASGI app."""
+
+    async def call(body: bytes) -> int:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", HOST.encode()),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+            "client": (HOST, 1),
+            "server": (HOST, 2),
+        }
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        status: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(int(message["status"]))
+
+        await app(scope, receive, send)
+        return status[0]
+
+    async def passes() -> float:
+        for body in bodies[:50]:
+            if await call(body) != 200:
+                raise RuntimeError(f"{path} did not answer 200 in-process")
+        best = math.inf
+        for _ in range(rounds):
+            clock = time.perf_counter()
+            for body in bodies:
+                await call(body)
+            best = min(best, (time.perf_counter() - clock) / len(bodies))
+        return best * (1e3 if ms else 1e6)
+
+    return asyncio.run(passes())
 
 
 def _task_breakdown(project: Path, records_file: Path, model_folder: Path) -> dict[str, Any]:
@@ -895,6 +988,16 @@ def _task_breakdown(project: Path, records_file: Path, model_folder: Path) -> di
             ),
             "floor: matrix + booster.predict": each(lambda i: floor.predict([records[i]])),
         }
+        from charter.serving._app import create_app
+
+        charter_app = create_app(service)
+        floor_app = _floor_app(floor)
+        single["floor app, one POST through ASGI (no network)"] = _asgi_each(
+            floor_app, "/predict", bodies, rounds
+        )
+        single["charter app, one POST through ASGI (no network)"] = _asgi_each(
+            charter_app, "/v1/predict", bodies, rounds
+        )
         batch_body = json.dumps(records).encode()
         many = service.predict(records)
         batch = {
@@ -913,6 +1016,12 @@ def _task_breakdown(project: Path, records_file: Path, model_folder: Path) -> di
             "floor: matrix + booster.predict": once(lambda: floor.predict(records)),
             "floor: JSONResponse(scores)": once(
                 lambda: JSONResponse([{"score": s} for s in scores])
+            ),
+            "floor app, the POST through ASGI (no network)": _asgi_each(
+                floor_app, "/predict", [batch_body], 5, ms=True
+            ),
+            "charter app, the POST through ASGI (no network)": _asgi_each(
+                charter_app, "/v1/predict", [batch_body], 5, ms=True
             ),
         }
         service.close()
@@ -952,6 +1061,7 @@ def _prepare_bodies(
         "single": setup_dir / "single.jsonl",
         "batch": setup_dir / "batch.jsonl",
         "mlflow": setup_dir / "mlflow.jsonl",
+        "mlflow_batch": setup_dir / "mlflow-batch.jsonl",
         "numeric": setup_dir / "numeric.jsonl",
     }
     paths["records"].write_text(json.dumps(records[:batch]), encoding="utf-8")
@@ -964,6 +1074,18 @@ def _prepare_bodies(
             json.dumps({"dataframe_split": {"columns": list(r), "data": [list(r.values())]}}) + "\n"
             for r in numeric[:pool]
         ),
+        encoding="utf-8",
+    )
+    paths["mlflow_batch"].write_text(
+        json.dumps(
+            {
+                "dataframe_split": {
+                    "columns": spec["features"],
+                    "data": [list(r.values()) for r in numeric[:batch]],
+                }
+            }
+        )
+        + "\n",
         encoding="utf-8",
     )
     paths["numeric"].write_text("".join(json.dumps(r) + "\n" for r in numeric), encoding="utf-8")
@@ -1042,6 +1164,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             bodies=paths["single"],
             batch_body=paths["batch"],
             mlflow_bodies=paths["mlflow"] if mlflow_python else None,
+            mlflow_batch_body=paths["mlflow_batch"] if mlflow_python else None,
             mlflow_python=mlflow_python,
             mlflow_model=mlflow_model,
             work=work,
@@ -1190,6 +1313,12 @@ def _cpu(key: str, scale: float = 1e6) -> Callable[[Figures], float | None]:
     return lambda f: f.cpu_per_request[key] * scale if key in f.cpu_per_request else None
 
 
+def _client_cpu(f: Figures) -> float | None:
+    if not f.throughput:
+        return None
+    return float(f.throughput["client_cpu"]) / max(int(f.throughput["requests"]), 1) * 1e6
+
+
 def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(what, measured: median of per-round ratios, goal, met) for each of the issue's targets."""
 
@@ -1245,6 +1374,19 @@ def checks(results: dict[str, Any]) -> list[str]:
         a, b = figures.get("charter"), figures.get("floor")
         if a and b and "scores" in a.checks and "scores" in b.checks:
             gaps.append(float(np.max(np.abs(np.array(a.checks["scores"]) - b.checks["scores"]))))
+    mlflow_gaps = []
+    for figures in results["rounds"]:
+        a, b = figures.get("mlflow"), figures.get("floor")
+        if a and b and "scores" in a.checks and "scores" in b.checks:
+            mlflow_gaps.append(
+                float(np.max(np.abs(np.array(a.checks["scores"]) - b.checks["scores"])))
+            )
+    if mlflow_gaps:
+        lines.append(
+            f"MLflow's and the floor's scores for the same {results['args']['batch']:,} records "
+            f"(MLflow sent category codes): largest difference {max(mlflow_gaps):.1e} over "
+            f"{len(mlflow_gaps)} round(s): the same model."
+        )
     if gaps:
         lines.append(
             f"charter's and the floor's scores for the same {results['args']['batch']:,} records: "
@@ -1337,12 +1479,15 @@ def markdown(results: dict[str, Any]) -> str:
         "| server | median ms | p90 ms | server CPU ms / request | vs floor |",
         "|---|---:|---:|---:|---:|",
     ]
-    for which in ("floor", "charter"):
+    for which in ("floor", "charter", "mlflow"):
         values = _values(results, which, _batch)
         if not values:
             continue
+        label = LABELS[which]
+        if which == "mlflow":
+            label += f" (category codes sent; {args['mlflow_batch_requests']} timed)"
         lines.append(
-            f"| {LABELS[which]} | {_spread(values, 1)} "
+            f"| {label} | {_spread(values, 1)} "
             f"| {_spread(_values(results, which, lambda f: f.batch['latency']['p90'] if f.batch else None), 1)} "
             f"| {_spread(_values(results, which, _cpu('batch', 1e3)), 1)} "
             f"| {_spread(_ratios(results, which, 'floor', _batch), 2)}× |"
@@ -1352,8 +1497,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"Throughput, concurrency {args['concurrency']}, {args['seconds']:g} s counted after "
         f"{args['warmup_seconds']:g} s warm-up (single-record requests):",
         "",
-        "| server | requests/s | p50 ms | p99 ms | server CPU µs / request | vs MLflow |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| server | requests/s | p50 ms | p99 ms | server CPU µs / request "
+        "| client CPU µs / request | vs MLflow |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for which in ("floor", "charter", "charter2", "mlflow"):
         values = _values(results, which, _rps)
@@ -1367,6 +1513,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {label} | {_spread(values, 0)} | {_spread(_values(results, which, _thr('p50')), 2)} "
             f"| {_spread(_values(results, which, _thr('p99')), 2)} "
             f"| {_spread(_values(results, which, _cpu('throughput')), 0)} "
+            f"| {_spread(_values(results, which, _client_cpu), 0)} "
             f"| {_spread(vs, 1) + '×' if vs else '—'} |"
         )
     lines += ["", "| goal (issue 6) | measured | target | met |", "|---|---:|---:|---|"]
@@ -1454,6 +1601,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-mlflow", action="store_true")
     parser.add_argument("--mlflow-venv", type=Path, default=DEFAULT_MLFLOW_VENV)
     parser.add_argument("--mlflow-workers", type=int, default=None, help="default: MLflow's")
+    parser.add_argument(
+        "--mlflow-batch-requests", type=int, default=5, help="timed batch requests to MLflow"
+    )
     parser.add_argument("--skip-breakdown", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw figures here")
     # children
@@ -1475,6 +1625,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.child == "mlflow-save":
         _emit(_task_mlflow_save(args.model, args.out, Path(args.bodies)))
+        return 0
+    if args.child == "export":
+        _emit(_export_floor_model(args.project))
         return 0
     if args.child == "breakdown":
         _emit(_task_breakdown(args.project, Path(args.bodies), args.model))

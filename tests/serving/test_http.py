@@ -893,3 +893,42 @@ def test_a_shadow_version_scores_the_same_traffic_but_is_never_shown(
     for answer in before + after:
         row = logged[answer["prediction_id"]]
         assert row["shadow_version"] is None and row["shadow_score"] is None
+
+
+def test_a_long_list_scored_column_by_column_matches_record_by_record(
+    live, serving_records, typical
+):
+    """From 64 records a list is scored by columns; answers must equal those of the record path."""
+    special = [
+        dict(typical, contract="quarterly"),
+        dict(typical, tenure_months=-15),
+        dict(typical, **{n: None for n in NULLABLE}),
+    ]
+    records = [*special, *serving_records[:97]]
+    together = live.predict(records)
+    assert together.status_code == 200
+    answers = together.json()
+    assert len(answers) == 100
+    alone = [live.predict(r).json() for r in records[:3] + records[50:53]]
+    for mine, single in zip(answers[:3] + answers[50:53], alone, strict=True):
+        assert mine["score"] == pytest.approx(single["score"], abs=1e-12)
+        assert (mine["decision"], mine["flags"], mine["fallback"]) == (
+            single["decision"],
+            single["flags"],
+            single["fallback"],
+        )
+    assert [a["flags"] for a in answers[:3]] == [
+        ["unseen_category"],
+        ["out_of_range"],
+        ["too_many_missing"],
+    ]
+    assert len({a["prediction_id"] for a in answers}) == 100
+
+
+def test_a_long_list_with_one_bad_record_names_it(live, serving_records):
+    records = [dict(r) for r in serving_records[:80]]
+    records[70]["tenure_months"] = "lots-7741"
+    response = live.predict(records)
+    assert response.status_code == 422
+    assert [(d["record"], d["field"]) for d in response.json()["detail"]] == [(70, "tenure_months")]
+    assert "lots-7741" not in response.text

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from charter.data import read_file
@@ -847,6 +847,8 @@ def test_table_check_agrees_with_charter_validate(table: pa.Table) -> None:
     theirs = Counter(
         {(v.column, v.rule): v.rows for v in report.violations if v.rule != "extra_column"}
     )
+    # DuckDB judges NaN and infinities by its own ordering rules, not as "not finite": left out.
+    assume(not any(key.endswith("not a finite number") for key in mine.counts))
     ours: Counter[tuple[str, str]] = Counter()
     for key, rows in mine.counts.items():
         field, problem = key.split(": ", 1)

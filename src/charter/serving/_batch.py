@@ -10,7 +10,6 @@ row is logged like a served prediction (source "batch").
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ import pyarrow.parquet as pq
 from charter.data import DATASET, read_file
 from charter.errors import UsageError
 from charter.serving._humility import flag_lists
+from charter.serving._ids import prediction_ids
 from charter.serving._log import FEATURE_PREFIX, PredictionLog
 from charter.serving._service import Deployed
 
@@ -176,7 +176,7 @@ def _score(
     classification = scored.decisions is not None
     codes = deployed.humility.codes(columns, scored.raw if classification else None)
     flags = pa.array(flag_lists(codes), type=pa.list_(pa.string()))
-    ids = pa.array([uuid.uuid4().hex for _ in range(rows)], type=pa.string())
+    ids = prediction_ids(rows)
     used_fallback = np.zeros(rows, dtype=bool)
     decision = None
     if scored.decisions is not None:

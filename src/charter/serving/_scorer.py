@@ -365,7 +365,7 @@ def _codes_of(values: np.ndarray, codes: Mapping[Any, int]) -> np.ndarray:
         text = pd.Series(values, dtype=object)
         lowered = text.str.lower()
         values = text.where(~lowered.isin(["true", "false"]), lowered).to_numpy(dtype=object)
-    found = pd.Categorical(values, categories=keys).codes.astype(np.int64)
+    found = pd.Index(keys, dtype=object).get_indexer(values).astype(np.int64)  # -1: unseen
     order = np.array([codes[k] for k in keys], dtype=np.float64)
     result = np.full(len(values), np.nan)
     present = found >= 0
