@@ -43,6 +43,7 @@ class Humility:
             # a pooled "other" share means rare categories were left out: unseen cannot be told
             if s.get("kind") == "category" and not s.get("other_share")
         }
+        self._seen_index = {f: pd.Index(sorted(v), dtype=object) for f, v in self.seen.items()}
         self.max_missing = max_missing_share
         self.band = uncertain_band
 
@@ -65,11 +66,9 @@ class Humility:
                 continue
             if values.dtype == object:
                 absent = pd.isna(values)
-                seen = self.seen.get(feature)
-                if seen is not None:
-                    unseen |= (
-                        ~absent & ~pd.Series(values, dtype=object).astype(str).isin(seen).to_numpy()
-                    )
+                index = self._seen_index.get(feature)
+                if index is not None:
+                    unseen |= ~absent & (index.get_indexer(values) < 0)
             else:
                 absent = np.isnan(values)
                 bounds = self.ranges.get(feature)

@@ -84,6 +84,10 @@ class Scorer:
                 feature: {_key(value): code for code, value in enumerate(values)}
                 for feature, values in model.categories_.items()
             }
+            self._indexes = {
+                feature: pd.Index(list(codes), dtype=object)
+                for feature, codes in self._codes.items()
+            }
 
     # --- scoring -------------------------------------------------------------------------------
 
@@ -210,7 +214,9 @@ class Scorer:
         for j, feature in enumerate(self._order):
             codes = self._codes.get(feature)
             values = columns[feature]
-            matrix[:, j] = values if codes is None else _codes_of(values, codes)
+            matrix[:, j] = (
+                values if codes is None else _codes_of(values, codes, self._indexes[feature])
+            )
         return matrix
 
     def rule_on_table(self, table: pa.Table) -> np.ndarray:
@@ -358,19 +364,17 @@ def _texts(column: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
 
 
-def _codes_of(values: np.ndarray, codes: Mapping[Any, int]) -> np.ndarray:
-    """Category codes for an object array (NaN for missing and unseen), in one pandas pass."""
-    keys = list(codes)
+def _codes_of(values: np.ndarray, codes: Mapping[Any, int], index: pd.Index) -> np.ndarray:
+    """Category codes for an object array (NaN for missing and unseen), in one pandas pass.
+
+    `index` holds `codes`' keys in code order (built once per version)."""
     if "true" in codes or "false" in codes:  # true/false in any spelling meet as in `_key`
         text = pd.Series(values, dtype=object)
         lowered = text.str.lower()
         values = text.where(~lowered.isin(["true", "false"]), lowered).to_numpy(dtype=object)
-    found = pd.Index(keys, dtype=object).get_indexer(values).astype(np.int64)  # -1: unseen
-    order = np.array([codes[k] for k in keys], dtype=np.float64)
-    result = np.full(len(values), np.nan)
-    present = found >= 0
-    result[present] = order[found[present]]
-    return result
+    found = index.get_indexer(values).astype(np.float64)  # -1: unseen or missing
+    found[found < 0] = np.nan
+    return np.asarray(found, dtype=np.float64)
 
 
 def _threads(rows: int) -> int:

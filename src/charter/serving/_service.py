@@ -401,15 +401,18 @@ def deploy(project: Project, version: ModelVersion) -> Deployed:
 def _table_of(records: Sequence[Mapping[str, Any]], deployed: Deployed) -> pa.Table | None:
     """The records as an Arrow table, or None when a column mixes types (or holds text where
     the contract wants numbers or true/false: the record check refuses those, a table's would not)."""
-    keys: dict[str, None] = {}
-    for record in records:
-        keys.update(dict.fromkeys(record))
-    columns: dict[str, pa.Array] = {}
+    first = records[0].keys()
     try:
-        for key in keys:
-            columns[str(key)] = pa.array([record.get(key) for record in records])
+        if all(record.keys() == first for record in records):
+            table = pa.Table.from_pylist(list(records))  # every record names the same fields
+        else:
+            keys: dict[str, None] = {}
+            for record in records:
+                keys.update(dict.fromkeys(record))
+            table = pa.table({str(k): pa.array([r.get(k) for r in records]) for k in keys})
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return None
+    columns = dict(zip(table.column_names, table.columns, strict=True))
     rules = deployed.contract.columns
     for name, values in columns.items():
         rule = rules.get(name)
@@ -420,7 +423,7 @@ def _table_of(records: Sequence[Mapping[str, Any]], deployed: Deployed) -> pa.Ta
             return None
         if not text and not pa.types.is_null(values.type) and rule.type in ("date", "timestamp"):
             return None
-    return pa.table(columns)
+    return table
 
 
 def _word(act: bool) -> str:
