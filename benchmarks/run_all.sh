@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run the benchmarks: make the data if it is missing, then the audit benchmark, then the training one.
-#   benchmarks/run_all.sh [all|audit|train] [ARGS...]
+#   benchmarks/run_all.sh [all|audit|train|registry|log|serving|score] [ARGS...]
+# registry, log, serving and score run that one benchmark with ARGS (serving and score build their
+# project from the training data the first time).
 # `audit` and `train` run one benchmark and pass every argument to it, e.g.
 #   benchmarks/run_all.sh audit --repeat 5 --skip-ydata
 #   benchmarks/run_all.sh train --repeat 5 --skip-time
@@ -15,7 +17,7 @@ train_data="$here/.data/train_100k.parquet"
 
 which=all
 case "${1:-}" in
-    all | audit | train)
+    all | audit | train | registry | log | serving | score)
         which="$1"
         shift
         ;;
@@ -38,6 +40,13 @@ run_train() {
 case "$which" in
     audit) run_audit "$@" ;;
     train) run_train "$@" ;;
+    registry | log) "$python" "$here/bench_$which.py" "$@" ;;
+    serving | score)
+        if [[ ! -f "$train_data" ]]; then
+            "$python" "$here/generate.py" --rows 100000 --out "$train_data"
+        fi
+        "$python" "$here/bench_$which.py" "$@"
+        ;;
     all)
         train_args=()
         args=("$@")

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from charter.data import DATASET, read_file
 from charter.errors import UsageError
-from charter.serving._humility import flag_lists
+from charter.serving._humility import flag_column
 from charter.serving._ids import prediction_ids
 from charter.serving._log import FEATURE_PREFIX, PredictionLog
 from charter.serving._service import Deployed
@@ -175,7 +175,7 @@ def _score(
     rows = table.num_rows
     classification = scored.decisions is not None
     codes = deployed.humility.codes(columns, scored.raw if classification else None)
-    flags = pa.array(flag_lists(codes), type=pa.list_(pa.string()))
+    flags = flag_column(codes)
     ids = prediction_ids(rows)
     used_fallback = np.zeros(rows, dtype=bool)
     decision = None

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-__all__ = ["FLAGS", "Humility", "flag_lists"]
+__all__ = ["FLAGS", "Humility", "flag_column", "flag_lists"]
 
 FLAGS = ("out_of_range", "unseen_category", "too_many_missing", "uncertain")
 
@@ -118,12 +119,18 @@ class Humility:
         return found
 
 
+_COMBOS = [[f for bit, f in enumerate(FLAGS) if code >> bit & 1] for code in range(1 << len(FLAGS))]
+
+
 def flag_lists(codes: np.ndarray) -> list[list[str]]:
     """Bit codes from `Humility.codes` as lists of flag names (`FLAGS` order)."""
-    combos = [
-        [f for bit, f in enumerate(FLAGS) if code >> bit & 1] for code in range(1 << len(FLAGS))
-    ]
-    return [combos[int(c)] for c in codes]
+    return [_COMBOS[int(c)] for c in codes]
+
+
+def flag_column(codes: np.ndarray) -> pa.Array:
+    """Bit codes as an Arrow list<string> column, without a Python list per row."""
+    combos = pa.array(_COMBOS, type=pa.list_(pa.string()))
+    return combos.take(pa.array(codes.astype(np.int32)))
 
 
 def _text(value: Any) -> str:
