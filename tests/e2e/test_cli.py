@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pytest
 from typer.testing import CliRunner
@@ -221,6 +222,22 @@ def test_demo_runs_end_to_end(tmp_path):
     cards = list((tmp_path / "d" / ".charter" / "runs").glob("*/model_card.html"))
     assert len(cards) == 1 and "<html" in cards[0].read_text()
     assert "Model card:" in result.output
+    # phase 4: registered, promoted through the gates, served, fed back, batch-scored
+    from charter.api import Project
+    from charter.serving import read_feedback, read_log
+
+    project = Project(tmp_path / "d" / "charter.yaml")
+    production = project.registry().aliases(project.charter.project).get("production")
+    assert production is not None and f"In production: v{production}" in result.output
+    assert project.verify_trail().ok
+    logged = read_log(project.workspace / "predictions")
+    assert set(logged.column("source").to_pylist()) == {"api", "batch"}
+    counts = re.search(r"(\d+) requests:\s+(\d+) answered", result.output)
+    assert counts is not None, result.output
+    answered = int(counts.group(2))
+    assert logged.filter(pc.equal(logged.column("source"), "api")).num_rows == answered > 0
+    assert len(read_feedback(project.registry().store, project.charter.project)) == answered
+    assert (tmp_path / "d" / "data" / "new_batch.scores.parquet").exists()
 
 
 def test_version_is_printed():
