@@ -13,7 +13,6 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from jsonschema import Draft202012Validator
 from schemathesis.checks import (
     content_type_conformance,
     negative_data_rejection,
@@ -107,27 +106,6 @@ def test_no_generated_request_is_a_server_error_or_breaks_the_document(case, liv
 @FUZZ
 def test_what_the_document_forbids_is_refused(case, live, feedback_key):
     call(case, live, feedback_key, [not_a_server_error, negative_data_rejection])
-
-
-@pytest.fixture(scope="module")
-def checked_records(live, service_schema):
-    """A validator for what the service checks in a body: model features and the entity only."""
-    scoring = live.project.registry().load(live.project.version("production")).scoring
-    entity = live.project.charter.data.entity
-    checked = {*scoring["features"], entity}
-    body = service_schema.raw_schema["paths"]["/v1/predict"]["post"]["requestBody"]
-    one, many = body["content"]["application/json"]["schema"]["oneOf"]
-
-    def cut(record: dict) -> dict:
-        properties = {k: v for k, v in record["properties"].items() if k in checked}
-        properties[entity] = {"anyOf": [properties[entity], {"type": "null"}]}  # null: not sent
-        required = [name for name in record.get("required", []) if name in checked]
-        return {**record, "properties": properties, "required": required}
-
-    return Draft202012Validator(
-        {"oneOf": [cut(one), {**many, "items": cut(many["items"])}]},
-        format_checker=Draft202012Validator.FORMAT_CHECKER,
-    )
 
 
 @pytest.mark.slow
