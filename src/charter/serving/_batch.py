@@ -27,7 +27,7 @@ from charter.errors import UsageError
 from charter.serving._humility import flag_column
 from charter.serving._ids import prediction_ids
 from charter.serving._log import FEATURE_PREFIX, PredictionLog
-from charter.serving._service import Deployed
+from charter.serving._service import Deployed, column_decisions
 
 __all__ = ["BatchResult", "score_batch", "batches_of_file", "batches_of_query"]
 
@@ -177,14 +177,9 @@ def _score(
     codes = deployed.humility.codes(columns, scored.raw if classification else None)
     flags = flag_column(codes)
     ids = prediction_ids(rows)
-    used_fallback = np.zeros(rows, dtype=bool)
+    act, used_fallback = column_decisions(deployed, scored, codes, table, fallback=fallback)
     decision = None
-    if scored.decisions is not None:
-        act = scored.decisions.copy()
-        if fallback and scorer.rule and codes.any():
-            rule = scorer.rule_on_table(table)
-            used_fallback = (codes != 0) & ~np.isnan(rule)
-            act[used_fallback] = rule[used_fallback] >= 0.5
+    if act is not None:
         decision = pa.array(np.where(act, "act", "no action"), type=pa.string())
     version = pa.array(np.full(rows, deployed.number, dtype=np.int32))
     score = pa.array(scored.shown, type=pa.float64())

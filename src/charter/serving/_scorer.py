@@ -99,6 +99,9 @@ class Scorer:
             raw = self._booster_predict(self.matrix(rows))
         else:
             raw = self.model.predict(self.frame(rows, raw_records))
+        return self._scored(raw)
+
+    def _scored(self, raw: np.ndarray) -> Scored:
         shown = self._calibrate(raw) if self._calibrate is not None else raw
         decisions = None
         if self.task == "classification":
@@ -185,11 +188,7 @@ class Scorer:
             raw = self._booster_predict(self._matrix_of(columns, rows))
         else:
             raw = self.model.predict(self._frame_of(columns, rows, table))
-        shown = self._calibrate(raw) if self._calibrate is not None else raw
-        decisions = None
-        if self.task == "classification":
-            decisions = raw >= (self.threshold if self.threshold is not None else 0.5)
-        return Scored(raw=raw, shown=np.asarray(shown, dtype=np.float64), decisions=decisions)
+        return self._scored(raw)
 
     def explain_columns(
         self, columns: Mapping[str, np.ndarray], *, top: int = 3

@@ -32,14 +32,14 @@ from charter.serving._ids import prediction_ids
 from charter.serving._log import FEATURE_PREFIX, PredictionLog
 from charter.serving._metrics import ServiceMetrics
 from charter.serving._records import Problem, RecordChecker
-from charter.serving._scorer import Scorer
+from charter.serving._scorer import Scored, Scorer
 from charter.spec import parse_charter
 from charter.spec._contract import DataContract, parse_contract
 
 if TYPE_CHECKING:
     from charter.api import Project
 
-__all__ = ["SHADOW", "Deployed", "InvalidRecords", "Service", "deploy"]
+__all__ = ["SHADOW", "Deployed", "InvalidRecords", "Service", "column_decisions", "deploy"]
 
 SHADOW = "shadow"
 _log = logging.getLogger("charter.serving")
@@ -251,15 +251,11 @@ class Service:
         classification = scored.decisions is not None
         codes = deployed.humility.codes(columns, scored.raw if classification else None)
         flags = flag_lists(codes)
-        act: np.ndarray | None = None
-        fallback = np.zeros(len(records), dtype=bool)
-        if scored.decisions is not None:
-            act = scored.decisions.copy()
-            if self.settings.fallback == "baseline" and deployed.scorer.rule and codes.any():
-                rule = deployed.scorer.rule_on_table(table)
-                fallback = (codes != 0) & ~np.isnan(rule)
-                act[fallback] = rule[fallback] >= 0.5
-                self.metrics.fallbacks.inc(int(fallback.sum()))
+        act, fallback = column_decisions(
+            deployed, scored, codes, table, fallback=self.settings.fallback == "baseline"
+        )
+        if fallback.any():
+            self.metrics.fallbacks.inc(int(fallback.sum()))
         reasons = deployed.scorer.explain_columns(columns) if explain else None
         ids = prediction_ids(len(records))
         shown = scored.shown.tolist()
@@ -396,6 +392,24 @@ def deploy(project: Project, version: ModelVersion) -> Deployed:
         threshold=threshold,
         entity=charter.data.entity,
     )
+
+
+def column_decisions(
+    deployed: Deployed, scored: Scored, codes: np.ndarray, table: pa.Table, *, fallback: bool
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """(act per row or None for regression, where the baseline rule decided instead).
+
+    With `fallback`, a flagged row (non-zero humility code) takes the rule's decision when the
+    rule can decide it."""
+    used = np.zeros(len(codes), dtype=bool)
+    if scored.decisions is None:
+        return None, used
+    act = scored.decisions.copy()
+    if fallback and deployed.scorer.rule and codes.any():
+        rule = deployed.scorer.rule_on_table(table)
+        used = (codes != 0) & ~np.isnan(rule)
+        act[used] = rule[used] >= 0.5
+    return act, used
 
 
 def _table_of(records: Sequence[Mapping[str, Any]], deployed: Deployed) -> pa.Table | None:
