@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,8 @@ from charter.data import DATASET, read_file
 from charter.errors import UsageError
 from charter.serving._humility import flag_column
 from charter.serving._ids import prediction_ids
-from charter.serving._log import FEATURE_PREFIX, PredictionLog
-from charter.serving._service import Deployed, column_decisions
+from charter.serving._log import PredictionLog
+from charter.serving._service import Deployed, column_decisions, log_table
 
 __all__ = ["BatchResult", "score_batch", "batches_of_file", "batches_of_query"]
 
@@ -197,23 +196,17 @@ def _score(
     if explain:
         reasons = scorer.explain_columns(columns)
         result = result.append_column("reasons", pa.array(reasons, type=pa.list_(pa.string())))
-    logged = pa.table(
-        {
-            "prediction_id": ids,
-            "time": pa.array(
-                np.full(rows, np.datetime64(datetime.now(UTC).replace(tzinfo=None), "us")),
-                type=pa.timestamp("us", tz="UTC"),
-            ),
-            "project": pa.array(np.full(rows, project, dtype=object), type=pa.string()),
-            "version": version,
-            "source": pa.array(np.full(rows, "batch", dtype=object), type=pa.string()),
-            "score": score,
-            "decision": decision if decision is not None else pa.nulls(rows, pa.string()),
-            "fallback": pa.array(used_fallback),
-            "flags": flags,
-            "entity": _entity(table, deployed.entity),
-            **{f"{FEATURE_PREFIX}{k}": pa.array(v) for k, v in columns.items()},
-        }
+    logged = log_table(
+        deployed,
+        table,
+        columns,
+        ids=ids,
+        project=project,
+        source="batch",
+        scores=scored.shown,
+        act=act,
+        fallback=used_fallback,
+        flags=flags,
     )
     return result, logged
 
@@ -235,12 +228,6 @@ def _empty_result(schema: pa.Schema, deployed: Deployed, *, explain: bool) -> pa
         *([pa.field("reasons", pa.list_(pa.string()))] if explain else []),
     ]
     return pa.schema(fields).empty_table()
-
-
-def _entity(table: pa.Table, entity: str | None) -> pa.Array:
-    if entity is None or entity not in table.column_names:
-        return pa.nulls(table.num_rows, pa.string())
-    return pc.cast(table.column(entity), pa.string()).combine_chunks()
 
 
 class _Writer:

@@ -39,7 +39,15 @@ from charter.spec._contract import DataContract, parse_contract
 if TYPE_CHECKING:
     from charter.api import Project
 
-__all__ = ["SHADOW", "Deployed", "InvalidRecords", "Service", "column_decisions", "deploy"]
+__all__ = [
+    "SHADOW",
+    "Deployed",
+    "InvalidRecords",
+    "Service",
+    "column_decisions",
+    "deploy",
+    "log_table",
+]
 
 SHADOW = "shadow"
 _log = logging.getLogger("charter.serving")
@@ -273,33 +281,19 @@ class Service:
                 answer["reasons"] = reasons[i]
             answers.append(answer)
         rows = len(records)
-        decisions = (
-            pa.array(np.where(act, "act", "no action"), type=pa.string())
-            if act is not None
-            else pa.nulls(rows, pa.string())
-        )
-        entity = (
-            pc.cast(table.column(deployed.entity), pa.string()).combine_chunks()
-            if deployed.entity and deployed.entity in table.column_names
-            else pa.nulls(rows, pa.string())
-        )
-        latency = (time.perf_counter() - started) * 1000 / rows
         self.log.append_table(
-            pa.table(
-                {
-                    "prediction_id": ids,
-                    "time": pa.array([datetime.now(UTC)] * rows, type=pa.timestamp("us", tz="UTC")),
-                    "project": pa.array([self.name] * rows, type=pa.string()),
-                    "version": pa.array([deployed.number] * rows, type=pa.int32()),
-                    "source": pa.array([source] * rows, type=pa.string()),
-                    "score": pa.array(scored.shown, type=pa.float64()),
-                    "decision": decisions,
-                    "fallback": pa.array(fallback),
-                    "flags": pa.array(flags, type=pa.list_(pa.string())),
-                    "latency_ms": pa.array([latency] * rows, type=pa.float64()),
-                    "entity": entity,
-                    **{f"{FEATURE_PREFIX}{k}": pa.array(v) for k, v in columns.items()},
-                }
+            log_table(
+                deployed,
+                table,
+                columns,
+                ids=ids,
+                project=self.name,
+                source=source,
+                scores=scored.shown,
+                act=act,
+                fallback=fallback,
+                flags=pa.array(flags, type=pa.list_(pa.string())),
+                latency_ms=(time.perf_counter() - started) * 1000 / rows,
             )
         )
         self.metrics.predictions.labels(str(deployed.number)).inc(rows)
@@ -410,6 +404,47 @@ def column_decisions(
         used = (codes != 0) & ~np.isnan(rule)
         act[used] = rule[used] >= 0.5
     return act, used
+
+
+def log_table(
+    deployed: Deployed,
+    table: pa.Table,
+    columns: Mapping[str, np.ndarray],
+    *,
+    ids: pa.Array,
+    project: str,
+    source: str,
+    scores: np.ndarray,
+    act: np.ndarray | None,
+    fallback: np.ndarray,
+    flags: pa.Array,
+    latency_ms: float | None = None,
+) -> pa.Table:
+    """Prediction-log rows for predictions made column by column (batch, long request lists)."""
+    rows = table.num_rows
+    entity = (
+        pc.cast(table.column(deployed.entity), pa.string()).combine_chunks()
+        if deployed.entity and deployed.entity in table.column_names
+        else pa.nulls(rows, pa.string())
+    )
+    return pa.table(
+        {
+            "prediction_id": ids,
+            "time": pa.array([datetime.now(UTC)] * rows, type=pa.timestamp("us", tz="UTC")),
+            "project": pa.array([project] * rows, type=pa.string()),
+            "version": pa.array([deployed.number] * rows, type=pa.int32()),
+            "source": pa.array([source] * rows, type=pa.string()),
+            "score": pa.array(scores, type=pa.float64()),
+            "decision": pa.array(np.where(act, "act", "no action"), type=pa.string())
+            if act is not None
+            else pa.nulls(rows, pa.string()),
+            "fallback": pa.array(fallback),
+            "flags": flags,
+            "latency_ms": pa.array([latency_ms] * rows, type=pa.float64()),
+            "entity": entity,
+            **{f"{FEATURE_PREFIX}{k}": pa.array(v) for k, v in columns.items()},
+        }
+    )
 
 
 def _table_of(records: Sequence[Mapping[str, Any]], deployed: Deployed) -> pa.Table | None:
