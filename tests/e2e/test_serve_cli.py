@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -205,10 +206,10 @@ def test_serve_answers_and_a_graceful_stop_loses_nothing(charter, start, records
     answered = [one.json()["prediction_id"], *(a["prediction_id"] for a in many.json())]
     answered += predict_many(server.url, records, 150)
     assert stop(server) in GRACEFUL
-    logged = (
-        read_log(log_folder(charter), columns=["prediction_id"]).column("prediction_id").to_pylist()
-    )
-    assert sorted(logged) == sorted(answered)
+    log = read_log(log_folder(charter), columns=["prediction_id", "problems"])
+    served = log.filter(pc.is_null(log.column("problems")))
+    assert sorted(served.column("prediction_id").to_pylist()) == sorted(answered)
+    assert log.num_rows - served.num_rows == 1  # the refused record, logged as refused
 
 
 @pytest.mark.slow
@@ -227,10 +228,10 @@ def test_two_workers_answer_and_stop_gracefully(charter, start, records):
     assert len(results) == 4
     answered = [pid for ids in results for pid in ids]
     assert stop(server) in GRACEFUL
-    logged = (
-        read_log(log_folder(charter), columns=["prediction_id"]).column("prediction_id").to_pylist()
-    )
-    assert sorted(logged) == sorted(answered)
+    log = read_log(log_folder(charter), columns=["prediction_id", "problems"])
+    served = log.filter(pc.is_null(log.column("problems")))
+    assert sorted(served.column("prediction_id").to_pylist()) == sorted(answered)
+    assert log.num_rows == served.num_rows  # nothing was refused
 
 
 @pytest.mark.slow

@@ -114,10 +114,17 @@ def test_score_a_csv_file_to_parquet_with_bad_rows_in_quarantine(serving_demo, t
     assert all(r["version"] == serving_demo.boosted for r in table)
     assert all(0 <= r["score"] <= 1 and r["decision"] in ("act", "no action") for r in table)
     # every scored row is in the prediction log, as from the service but with source "batch"
-    logged = read_log(
-        serving_demo.log_folder, columns=["prediction_id", "source", "score", "entity"]
+    everything = read_log(
+        serving_demo.log_folder, columns=["prediction_id", "source", "score", "entity", "problems"]
     )
+    logged = everything.filter(pc.is_null(everything.column("problems")))
     assert logged.num_rows == scored.num_rows
+    # each quarantined row is logged as refused, naming the fields at fault
+    refused = everything.filter(pc.is_valid(everything.column("problems"))).to_pylist()
+    assert {r["entity"]: set(r["problems"]) for r in refused} == {
+        str(entity): fields for entity, fields in expected_bad.items()
+    }
+    assert all(r["score"] is None and r["source"] == "batch" for r in refused)
     by_id = {r["prediction_id"]: r for r in logged.to_pylist()}
     for row in table:
         entry = by_id[row["prediction_id"]]
@@ -147,7 +154,8 @@ def test_csv_output_holds_the_same_scores(serving_demo, tmp_path):
         assert (flags.split("; ") if flags else []) == row["flags"]
     quarantined = rows_of(tmp_path / "a.quarantine.csv")
     assert len(quarantined) == 12 and all(r["_violations"] for r in quarantined)
-    assert read_log(serving_demo.log_folder).num_rows == 1988  # --no-log logged nothing
+    # the logged run: 1,988 predictions and 12 refused rows; --no-log logged nothing
+    assert read_log(serving_demo.log_folder).num_rows == 2000
 
 
 def test_batch_scores_are_the_apis_scores(serving_demo, serve, json_record, tmp_path):
@@ -254,8 +262,9 @@ def test_a_large_file_is_scored_in_chunks(serving_demo, tmp_path):
     assert sum(chunks) == 200_000 and len(chunks) >= 2 and max(chunks) <= 100_000
     assert pq.ParquetFile(tmp_path / "big-scores.parquet").metadata.num_rows == result.scored
     assert pq.ParquetFile(tmp_path / "big-scores.quarantine.parquet").metadata.num_rows == 1200
-    logged = read_log(serving_demo.log_folder, columns=["prediction_id", "source"])
-    assert logged.num_rows == result.scored
+    logged = read_log(serving_demo.log_folder, columns=["prediction_id", "source", "problems"])
+    refused = pc.sum(pc.is_valid(logged.column("problems"))).as_py()
+    assert (logged.num_rows - refused, refused) == (result.scored, result.quarantined)
     assert pc.all(pc.equal(logged.column("source"), "batch")).as_py()
 
 

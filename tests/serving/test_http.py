@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -811,7 +812,7 @@ def expected_input(value: Any, kind: str) -> Any:
     return str(value)
 
 
-def test_every_answered_record_is_logged_and_no_refused_one(
+def test_every_answered_record_is_logged_and_each_refused_one_as_refused(
     serving_demo, serve, serving_records, typical
 ):
     live = serve(serving_demo, reload_seconds=60)
@@ -830,7 +831,16 @@ def test_every_answered_record_is_logged_and_no_refused_one(
     assert live.predict(dict(refused_good, customer_id=99_000_003, gender=None)).status_code == 422
     live.service.close()  # a graceful stop writes everything
 
-    log = read_log(serving_demo.log_folder)
+    everything = read_log(serving_demo.log_folder)
+    refused = everything.filter(pc.is_valid(everything.column("problems"))).to_pylist()
+    # A refused record is logged without its values: which fields broke the contract, no score.
+    assert sorted((r["entity"], tuple(r["problems"])) for r in refused) == [
+        ("99000002", ("tenure_months",)),
+        ("99000003", ("gender",)),
+    ]
+    assert all(r["score"] is None and r["decision"] is None for r in refused)
+    assert not any(k.startswith("x.") and r[k] is not None for r in refused for k in r)
+    log = everything.filter(pc.is_null(everything.column("problems")))
     assert log.num_rows == len(answered) == 15
     rows = {r["prediction_id"]: r for r in log.to_pylist()}
     assert len(rows) == 15

@@ -154,6 +154,7 @@ def test_round_trip_keeps_values_types_nulls_and_unites_feature_sets(tmp_path: P
         "shadow_decision": "none",
         "latency_ms": 0.7,
         "entity": "customer-1",
+        "problems": None,
         "x.tenure": 3.0,
         "x.plan": "gold",
         "x.active": "true",

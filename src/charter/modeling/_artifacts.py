@@ -26,8 +26,6 @@ import lightgbm as lgb
 import numpy as np
 import scipy
 import sklearn
-import skops
-import skops.io as sio
 
 from charter._atomic import write_bytes_atomic
 from charter.errors import CharterError, UsageError
@@ -165,6 +163,8 @@ def deserialise_candidate(
 
 
 def _serialise(candidate: Candidate, *, trusted: Collection[str]) -> dict[str, bytes]:
+    import skops.io as sio  # here, not at the top: skops costs half a second to import
+
     if isinstance(candidate, BaselineCandidate):
         return {_BASELINE: json_bytes(candidate.state())}
     if isinstance(candidate, BoostedCandidate) and candidate.booster_ is not None:
@@ -202,6 +202,8 @@ def _refuse_untrusted(data: bytes, *, trusted: Collection[str], name: str) -> No
 
 
 def _untrusted(data: bytes, *, trusted: Collection[str]) -> list[str]:
+    import skops.io as sio
+
     allowed = _KNOWN_TYPES | set(trusted)
     return [
         name
@@ -211,6 +213,8 @@ def _untrusted(data: bytes, *, trusted: Collection[str]) -> list[str]:
 
 
 def _load_skops(data: bytes, path: str, *, trusted: Collection[str]) -> Any:
+    import skops.io as sio
+
     try:
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as exc:  # a damaged archive surfaces as zip, JSON or key errors
@@ -300,6 +304,8 @@ def _sha256(data: bytes) -> str:
 
 
 def _versions() -> dict[str, str]:
+    import skops
+
     return {
         "scikit-learn": sklearn.__version__,
         "lightgbm": lgb.__version__,

@@ -1,17 +1,27 @@
 """Batch scoring: a file or a query in, scores out, in chunks, with every bad row kept aside.
 
-Rows stream through in chunks (DuckDB reads files where they lie; a query streams from the
-database), so files larger than memory score in constant memory. Each chunk is checked against
-the version's contract: good rows are scored and written to the output; bad rows go, with the
-reason, to the quarantine file. Good + quarantined rows always add up to the input. Every scored
-row is logged like a served prediction (source "batch").
+Rows stream through in chunks (pyarrow reads a Parquet file, DuckDB other files where they lie;
+a query streams from the database), so files larger than memory score in constant memory. Each
+chunk is checked against the version's contract: good rows are scored and written to the output;
+bad rows go, with the reason, to the quarantine file. Good + quarantined rows always add up to the
+input. Every scored row is logged like a served prediction (source "batch").
+
+Speed (issue 6 asks for 1,000,000 rows within 1.5x of the booster's own predict on the data in
+memory): the booster is most of the work, so it never waits. Its predict runs in worker threads
+while this thread prepares the next chunk and finishes the last one, and a writer thread encodes
+the output (see `_Pipeline`); features stay in Arrow (no Python object per value), and category
+codes and humility bits come from pyarrow's set lookups.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +35,17 @@ from charter.data import DATASET, read_file
 from charter.errors import UsageError
 from charter.serving._humility import flag_column
 from charter.serving._ids import prediction_ids
-from charter.serving._log import PredictionLog
+from charter.serving._log import FEATURE_PREFIX, PredictionLog
+from charter.serving._scorer import TableFeatures
 from charter.serving._service import Deployed, column_decisions, log_table
 
 __all__ = ["BatchResult", "score_batch", "batches_of_file", "batches_of_query"]
 
 CHUNK_ROWS = 100_000
+_BLOCK_ROWS = 25_000  # rows a worker predicts at a time (one thread each)
+_AHEAD = 2  # chunks waiting for the booster, and outputs waiting for the writer
+_ACT = pa.scalar("act", pa.string())
+_NO_ACTION = pa.scalar("no action", pa.string())
 _OUTPUTS = ("prediction_id", "version", "score", "decision", "fallback", "flags")
 
 
@@ -63,7 +78,18 @@ class BatchResult:
 def batches_of_file(
     path: Path, chunk_rows: int = CHUNK_ROWS
 ) -> tuple[int, Iterator[pa.RecordBatch]]:
-    """(row count, chunks) of a CSV, Parquet or JSON-lines file, read by DuckDB."""
+    """(row count, chunks) of a CSV, Parquet or JSON-lines file.
+
+    One Parquet file is read by pyarrow straight into Arrow chunks (a third less work than
+    through DuckDB; dictionary columns are read as their values, as DuckDB gives them); the
+    rest (CSV and JSON lines, whose dialect DuckDB detects; globs) by DuckDB."""
+    if path.suffix.lower() == ".parquet" and path.is_file():
+        try:
+            parquet = pq.ParquetFile(path)
+        except (OSError, pa.ArrowException):
+            pass  # DuckDB says what is wrong with the file, in charter's words
+        else:
+            return parquet.metadata.num_rows, _parquet_batches(parquet, chunk_rows)
     dataset = read_file(path)
 
     def stream() -> Iterator[pa.RecordBatch]:
@@ -71,6 +97,25 @@ def batches_of_file(
         yield from dataset.connection.sql(f"SELECT * FROM {DATASET}").to_arrow_reader(chunk_rows)
 
     return dataset.num_rows, stream()
+
+
+def _parquet_batches(parquet: pq.ParquetFile, chunk_rows: int) -> Iterator[pa.RecordBatch]:
+    schema = parquet.schema_arrow
+    plain = pa.schema(
+        [
+            field.with_type(field.type.value_type)
+            if pa.types.is_dictionary(field.type)
+            else field.with_type(pa.string())
+            if pa.types.is_large_string(field.type) or pa.types.is_string_view(field.type)
+            else field
+            for field in schema
+        ]
+    )
+    try:
+        for batch in parquet.iter_batches(batch_size=chunk_rows, use_threads=False):
+            yield batch if plain == schema else batch.cast(plain)
+    finally:
+        parquet.close()
 
 
 def batches_of_query(
@@ -125,6 +170,9 @@ def score_batch(
     rows = scored = 0
     problems: dict[str, int] = {}
     first: pa.Schema | None = None
+    pipeline = _Pipeline(
+        deployed, outputs, log, project=project, explain=explain, fallback=fallback, on_rows=on_rows
+    )
     try:
         for batch in batches:
             table = pa.Table.from_batches([batch])
@@ -137,20 +185,16 @@ def score_batch(
                 bad = table.filter(pa.array(~check.good))
                 reasons = pc.filter(check.reasons, pa.array(~check.good))
                 bad_rows.write(bad.append_column("_violations", reasons))
-            good = table.filter(pa.array(check.good)) if check.bad_rows else table
-            if good.num_rows:
-                result, logged = _score(
-                    deployed, good, project=project, explain=explain, fallback=fallback
-                )
-                outputs.write(result)
                 if log is not None:
-                    log.append_table(logged)
-                scored += good.num_rows
-            if on_rows is not None:
-                on_rows(table.num_rows)
+                    log.append_table(_refused_rows(bad, reasons, deployed, project))
+            good = table.filter(pa.array(check.good)) if check.bad_rows else table
+            pipeline.add(good, read=table.num_rows)
+            scored += good.num_rows
+        pipeline.finish()
         if not outputs.written and first is not None:
             outputs.write(_empty_result(first, deployed, explain=explain))
     finally:
+        pipeline.close()
         outputs.close()
         bad_rows.close()
     return BatchResult(
@@ -165,50 +209,194 @@ def score_batch(
     )
 
 
-def _score(
-    deployed: Deployed, table: pa.Table, *, project: str, explain: bool, fallback: bool
-) -> tuple[pa.Table, pa.Table]:
-    scorer = deployed.scorer
-    columns = scorer.columns(table)
-    scored = scorer.score_columns(columns, table)
-    rows = table.num_rows
-    classification = scored.decisions is not None
-    codes = deployed.humility.codes(columns, scored.raw if classification else None)
-    flags = flag_column(codes)
-    ids = prediction_ids(rows)
-    act, used_fallback = column_decisions(deployed, scored, codes, table, fallback=fallback)
-    decision = None
-    if act is not None:
-        decision = pa.array(np.where(act, "act", "no action"), type=pa.string())
-    version = pa.array(np.full(rows, deployed.number, dtype=np.int32))
-    score = pa.array(scored.shown, type=pa.float64())
-    result = table
-    for name, values in (
-        ("prediction_id", ids),
-        ("version", version),
-        ("score" if classification else "value", score),
-        ("decision", decision),
-        ("fallback", pa.array(used_fallback) if classification else None),
-        ("flags", flags),
-    ):
-        if values is not None:
-            result = result.append_column(name, values)
-    if explain:
-        reasons = scorer.explain_columns(columns)
-        result = result.append_column("reasons", pa.array(reasons, type=pa.list_(pa.string())))
-    logged = log_table(
-        deployed,
-        table,
-        columns,
-        ids=ids,
-        project=project,
-        source="batch",
-        scores=scored.shown,
-        act=act,
-        fallback=used_fallback,
-        flags=flags,
+@dataclass
+class _Chunk:
+    """A chunk on its way: its good rows, their features, and the booster's work under way."""
+
+    table: pa.Table
+    read: int  # rows read for it, bad ones included (for the progress callback)
+    features: TableFeatures | None = None
+    codes: np.ndarray | None = None  # humility bits of the inputs (boosted path)
+    predicted: list[Future[np.ndarray]] = dataclass_field(default_factory=list)
+
+
+class _Pipeline:
+    """Chunks scored in overlap: the booster works on chunk k in worker threads (it lets go of
+    the interpreter lock) while this thread turns chunk k+1 into a matrix and chunk k-1 into
+    output and log rows, and a writer thread encodes the output. At most `_AHEAD` chunks wait
+    for the booster and `_AHEAD` for the writer, so memory stays bounded.
+
+    Each chunk is cut into blocks of `_BLOCK_ROWS` predicted on one thread each: the workers
+    share the cores with the rest of the work without an OpenMP team waiting on its slowest
+    thread, and the last chunk does not leave a core idle. Other kinds of models score in this
+    thread, as they did before (their predict may not be safe to run on several threads).
+    """
+
+    def __init__(
+        self,
+        deployed: Deployed,
+        outputs: _Writer,
+        log: PredictionLog | None,
+        *,
+        project: str,
+        explain: bool,
+        fallback: bool,
+        on_rows: Callable[[int], None] | None,
+    ) -> None:
+        self.deployed = deployed
+        self.outputs = outputs
+        self.log = log
+        self.project = project
+        self.explain = explain
+        self.fallback = fallback
+        self.on_rows = on_rows
+        self.predicting: ThreadPoolExecutor | None = (
+            ThreadPoolExecutor(_cores(), thread_name_prefix="charter-batch-predict")
+            if deployed.scorer.boosted
+            else None
+        )
+        self.writing = ThreadPoolExecutor(1, thread_name_prefix="charter-batch-write")
+        self.waiting: deque[_Chunk] = deque()
+        self.writes: deque[Future[None]] = deque()
+
+    def add(self, table: pa.Table, *, read: int) -> None:
+        """Start scoring a chunk's good rows; finish the oldest chunks once enough are ahead."""
+        chunk = _Chunk(table, read)
+        if table.num_rows and self.predicting is not None:
+            self._start(chunk, self.predicting)
+        self.waiting.append(chunk)
+        while len(self.waiting) > _AHEAD:
+            self._complete(self.waiting.popleft())
+
+    def finish(self) -> None:
+        """Complete every chunk and wait for the writer."""
+        while self.waiting:
+            self._complete(self.waiting.popleft())
+        while self.writes:
+            self.writes.popleft().result()
+
+    def close(self) -> None:
+        """Stop the threads (after an error: drop what is queued)."""
+        for chunk in self.waiting:
+            for future in chunk.predicted:
+                future.cancel()
+        if self.predicting is not None:
+            self.predicting.shutdown(wait=True, cancel_futures=True)
+        self.writing.shutdown(wait=True, cancel_futures=True)
+
+    def _start(self, chunk: _Chunk, predicting: ThreadPoolExecutor) -> None:
+        """Boosted versions: the chunk's matrix goes to the workers, block by block; the
+        humility bits of its inputs are found meanwhile."""
+        scorer, rows = self.deployed.scorer, chunk.table.num_rows
+        chunk.features = scorer.table_features(chunk.table)
+        matrix = scorer.features_matrix(chunk.features)
+        chunk.predicted = [
+            predicting.submit(scorer.predict_matrix, matrix[start : start + _BLOCK_ROWS], threads=1)
+            for start in range(0, rows, _BLOCK_ROWS)
+        ]
+        chunk.codes = self.deployed.humility.table_codes(
+            chunk.features.numbers, chunk.features.texts, rows
+        )
+
+    def _complete(self, chunk: _Chunk) -> None:
+        if chunk.table.num_rows:
+            result, logged = self._score(chunk)
+            self.writes.append(self.writing.submit(self.outputs.write, result))
+            while len(self.writes) > _AHEAD:
+                self.writes.popleft().result()  # raises the writer's error, if any
+            if self.log is not None:
+                self.log.append_table(logged)
+        if self.on_rows is not None:
+            self.on_rows(chunk.read)
+
+    def _score(self, chunk: _Chunk) -> tuple[pa.Table, pa.Table]:
+        deployed, table = self.deployed, chunk.table
+        scorer = deployed.scorer
+        classification = scorer.task == "classification"
+        if chunk.features is not None and chunk.codes is not None:
+            features = chunk.features
+            scored = scorer.scored(_predicted(chunk.predicted))
+            codes = deployed.humility.with_scores(
+                chunk.codes, scored.raw if classification else None
+            )
+        else:
+            features = scorer.table_features(table)
+            columns = features.columns(scorer.features)
+            scored = scorer.score_columns(columns, table)
+            codes = deployed.humility.codes(columns, scored.raw if classification else None)
+        rows = table.num_rows
+        flags = flag_column(codes)
+        ids = prediction_ids(rows)
+        act, used_fallback = column_decisions(
+            deployed, scored, codes, table, fallback=self.fallback
+        )
+        decision = None if act is None else pc.if_else(pa.array(act), _ACT, _NO_ACTION)
+        result = table
+        for name, values in (
+            ("prediction_id", ids),
+            ("version", pa.array(np.full(rows, deployed.number, dtype=np.int32))),
+            ("score" if classification else "value", pa.array(scored.shown, type=pa.float64())),
+            ("decision", decision),
+            ("fallback", pa.array(used_fallback) if classification else None),
+            ("flags", flags),
+        ):
+            if values is not None:
+                result = result.append_column(name, values)
+        if self.explain:
+            reasons = scorer.explain_columns(features.columns(scorer.features))
+            result = result.append_column("reasons", pa.array(reasons, type=pa.list_(pa.string())))
+        logged = log_table(
+            deployed,
+            table,
+            features.numbers,
+            ids=ids,
+            project=self.project,
+            source="batch",
+            scores=scored.shown,
+            act=act,
+            fallback=used_fallback,
+            flags=flags,
+        )
+        # Category features join as Arrow text (no Python object per value), in the model's order.
+        for name, text in features.texts.items():
+            logged = logged.append_column(FEATURE_PREFIX + name, text)
+        base = [n for n in logged.column_names if not n.startswith(FEATURE_PREFIX)]
+        return result, logged.select(base + [FEATURE_PREFIX + f for f in scorer.features])
+
+
+def _refused_rows(bad: pa.Table, reasons: pa.Array, deployed: Deployed, project: str) -> pa.Table:
+    """Quarantined rows as the log keeps refused records: the fields at fault, never the values."""
+    fields = [
+        sorted({part.split(":", 1)[0] for part in reason.split("; ") if part})
+        for reason in reasons.to_pylist()
+    ]
+    rows = bad.num_rows
+    entity = deployed.entity
+    return pa.table(
+        {
+            "prediction_id": prediction_ids(rows),
+            "project": pa.array([project] * rows, pa.string()),
+            "version": pa.array([deployed.number] * rows, pa.int32()),
+            "source": pa.array(["batch"] * rows, pa.string()),
+            "entity": pc.cast(bad.column(entity), pa.string())
+            if entity and entity in bad.column_names
+            else pa.nulls(rows, pa.string()),
+            "problems": pa.array(fields, pa.list_(pa.string())),
+        }
     )
-    return result, logged
+
+
+def _predicted(blocks: list[Future[np.ndarray]]) -> np.ndarray:
+    """A chunk's raw scores, once the workers are done with its blocks."""
+    return np.concatenate([block.result() for block in blocks])
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _empty_result(schema: pa.Schema, deployed: Deployed, *, explain: bool) -> pa.Table:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["FLAGS", "Humility", "flag_column", "flag_lists"]
 
@@ -45,6 +46,7 @@ class Humility:
             if s.get("kind") == "category" and not s.get("other_share")
         }
         self._seen_index = {f: pd.Index(sorted(v), dtype=object) for f, v in self.seen.items()}
+        self._seen_arrays = {f: pa.array(sorted(v), type=pa.string()) for f, v in self.seen.items()}
         self.max_missing = max_missing_share
         self.band = uncertain_band
 
@@ -91,6 +93,53 @@ class Humility:
             | np.asarray(too_many, dtype=np.int8) << 2
             | uncertain.astype(np.int8) << 3
         )
+
+    def table_codes(
+        self, numbers: Mapping[str, np.ndarray], texts: Mapping[str, pa.Array], rows: int
+    ) -> np.ndarray:
+        """`codes` without the score's bit, from features kept in Arrow (`TableFeatures`):
+        floats for numbers and dates, Arrow text for categories (null where missing).
+
+        Gives what `codes` gives on the same rows; add the score's bit with `with_scores`."""
+        out_of_range = np.zeros(rows, dtype=bool)
+        unseen = np.zeros(rows, dtype=bool)
+        missing = np.zeros(rows, dtype=np.int64)
+        for feature in self.features:
+            number = numbers.get(feature)
+            text = texts.get(feature)
+            if number is not None:
+                absent = np.isnan(number)
+                bounds = self.ranges.get(feature)
+                if bounds is not None:
+                    with np.errstate(invalid="ignore"):
+                        out_of_range |= (number < bounds[0]) | (number > bounds[1])
+            elif text is not None:
+                absent = np.asarray(text.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+                seen = self._seen_arrays.get(feature)
+                if seen is not None:
+                    known = pc.is_in(text, value_set=seen).to_numpy(zero_copy_only=False)
+                    unseen |= ~absent & ~np.asarray(known, dtype=bool)
+            else:
+                missing += 1
+                continue
+            missing += absent
+        too_many = (
+            missing / len(self.features) > self.max_missing
+            if self.features
+            else np.zeros(rows, bool)
+        )
+        return (
+            out_of_range.astype(np.int8)
+            | unseen.astype(np.int8) << 1
+            | np.asarray(too_many, dtype=np.int8) << 2
+        )
+
+    def with_scores(self, codes: np.ndarray, scores: np.ndarray | None) -> np.ndarray:
+        """`table_codes` with the bit of scores in the uncertain band (classification)."""
+        if scores is None or self.band is None:
+            return codes
+        uncertain = (scores >= self.band[0]) & (scores <= self.band[1])
+        return np.asarray(codes | uncertain.astype(np.int8) << 3, dtype=np.int8)
 
     def flags(self, row: Mapping[str, Any], score: float | None = None) -> list[str]:
         """The flags of one converted record (and its classification score, when known)."""

@@ -28,10 +28,11 @@ from charter.modeling._evidence import contributions_of
 from charter.modeling._explain import Contributions, reasons
 from charter.modeling._frame import ModelingFrame, Task
 
-__all__ = ["Scored", "Scorer"]
+__all__ = ["Scored", "Scorer", "TableFeatures"]
 
 Value = float | str | bool | None
 _THREADED_ROWS = 10_000
+_TRUE_FALSE = pa.array(["true", "false"], type=pa.string())
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,33 @@ class Scored:
     raw: np.ndarray
     shown: np.ndarray
     decisions: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class TableFeatures:
+    """A checked table's features as the model reads them, made column by column in Arrow.
+
+    `numbers` holds the number and date features as floats (dates as days since 1970, NaN where
+    missing); `texts` the category features as Arrow text (null where missing): no Python object
+    per value, which matters at a million rows. `Scorer.columns` gives the same values with
+    categories as object arrays (the general path, explanations).
+    """
+
+    rows: int
+    numbers: dict[str, np.ndarray]
+    texts: dict[str, pa.Array]
+    absent: frozenset[str] = frozenset()  # features the table lacks (all missing)
+
+    def columns(self, features: Sequence[str]) -> dict[str, np.ndarray]:
+        """The features (in `features`' order) as `Scorer.columns` gives them."""
+        return {
+            f: self.numbers[f]
+            if f in self.numbers
+            else np.full(self.rows, np.nan)
+            if f in self.absent
+            else np.asarray(self.texts[f].to_numpy(zero_copy_only=False), dtype=object)
+            for f in features
+        }
 
 
 class Scorer:
@@ -86,6 +114,11 @@ class Scorer:
             }
             self._indexes = {
                 feature: pd.Index(list(codes), dtype=object)
+                for feature, codes in self._codes.items()
+            }
+            # The same keys in the same order, for pyarrow's index_in (batch scoring).
+            self._key_arrays = {
+                feature: pa.array(list(codes), type=pa.string())
                 for feature, codes in self._codes.items()
             }
 
@@ -178,6 +211,61 @@ class Scorer:
             else:
                 found[feature] = _floats(column)
         return found
+
+    def table_features(self, table: pa.Table) -> TableFeatures:
+        """A checked table's features, read as `columns` reads them but kept in Arrow for text."""
+        numbers: dict[str, np.ndarray] = {}
+        texts: dict[str, pa.Array] = {}
+        absent: set[str] = set()
+        for feature in self.features:
+            kind = self.feature_types.get(feature, "number")
+            if feature not in table.column_names:
+                absent.add(feature)
+                if kind == "category":
+                    texts[feature] = pa.nulls(table.num_rows, pa.string())
+                else:
+                    numbers[feature] = np.full(table.num_rows, np.nan)
+                continue
+            column = table.column(feature)
+            if kind == "category":
+                texts[feature] = _text_array(column)
+            elif kind == "date":
+                numbers[feature] = _days(column)
+            else:
+                numbers[feature] = _floats(column)
+        return TableFeatures(table.num_rows, numbers, texts, frozenset(absent))
+
+    @property
+    def boosted(self) -> bool:
+        """True when the version scores from a float matrix (`features_matrix`, `predict_matrix`)."""
+        return self._boosted
+
+    def features_matrix(self, features: TableFeatures) -> np.ndarray:
+        """Boosted versions: the booster's float matrix of `table_features`' output; the same
+        numbers as `_matrix_of` on `columns`, with category codes found by pyarrow."""
+        matrix = np.empty((features.rows, len(self._order)), dtype=np.float64)
+        for j, feature in enumerate(self._order):
+            keys = self._key_arrays.get(feature)
+            if keys is None:
+                matrix[:, j] = features.numbers[feature]
+                continue
+            text = features.texts[feature]
+            if "true" in self._codes[feature] or "false" in self._codes[feature]:
+                lowered = pc.utf8_lower(text)  # true/false in any spelling meet as in `_key`
+                text = pc.if_else(pc.is_in(lowered, value_set=_TRUE_FALSE), lowered, text)
+            found = pc.index_in(text, value_set=keys)  # null: missing or unseen
+            matrix[:, j] = pc.cast(found, pa.float64()).to_numpy(zero_copy_only=False)
+        return matrix
+
+    def predict_matrix(self, matrix: np.ndarray, *, threads: int) -> np.ndarray:
+        """Boosted versions: the booster's raw scores on a float matrix, on `threads` threads
+        (0: all cores). Safe to call from several threads at once."""
+        assert isinstance(self.model, BoostedCandidate) and self.model.booster_ is not None
+        return np.asarray(self.model.booster_.predict(matrix, num_threads=threads), np.float64)
+
+    def scored(self, raw: np.ndarray) -> Scored:
+        """Raw model scores (from `predict_matrix`) calibrated and decided."""
+        return self._scored(raw)
 
     def score_columns(
         self, columns: Mapping[str, np.ndarray], table: pa.Table | None = None
@@ -353,6 +441,14 @@ def _days(column: pa.ChunkedArray) -> np.ndarray:
         pc.cast(micros, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
     )
     return values / 86_400_000_000.0
+
+
+def _text_array(column: pa.ChunkedArray) -> pa.Array:
+    """A category column as Arrow text: what `_texts` gives, without Python objects (booleans
+    become "true" / "false" in both)."""
+    if not pa.types.is_string(column.type):
+        column = pc.cast(column, pa.string())
+    return column.combine_chunks()
 
 
 def _texts(column: pa.ChunkedArray) -> np.ndarray:

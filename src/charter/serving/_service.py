@@ -180,6 +180,7 @@ class Service:
         if problems:
             for _, problem in problems:
                 self.metrics.invalid.labels(problem.field).inc()
+            self._log_refused(deployed, records, problems, source)
             raise InvalidRecords(problems)
         started = time.perf_counter()
         rows = [deployed.checker.convert(record) for record in records]
@@ -235,6 +236,43 @@ class Service:
         else:
             self.log.append(log_rows)
         return answers
+
+    def _log_refused(
+        self,
+        deployed: Deployed,
+        records: Sequence[Mapping[str, Any]],
+        problems: list[tuple[int, Problem]],
+        source: str,
+    ) -> None:
+        """One log row per refused record, naming the fields at fault (never their values)."""
+        fields: dict[int, list[str]] = {}
+        for index, problem in problems:
+            named = fields.setdefault(index, [])
+            if problem.field not in named:
+                named.append(problem.field)
+        now = datetime.now(UTC)
+        rows = []
+        for index, named in fields.items():
+            record = records[index]
+            entity = (
+                record.get(deployed.entity)
+                if deployed.entity and isinstance(record, Mapping)
+                else None
+            )
+            rows.append(
+                {
+                    "prediction_id": uuid.uuid4().hex,
+                    "time": now,
+                    "project": self.name,
+                    "version": deployed.number,
+                    "source": source,
+                    "entity": None
+                    if entity is None or isinstance(entity, dict | list)
+                    else str(entity),
+                    "problems": named,
+                }
+            )
+        self.log.append(rows)
 
     def _predict_columns(
         self,
