@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run the benchmarks: make the data if it is missing, then the audit benchmark, then the training one.
-#   benchmarks/run_all.sh [all|audit|train|registry|log|serving|score] [ARGS...]
-# registry, log, serving and score run that one benchmark with ARGS (serving and score build their
-# project from the training data the first time).
+#   benchmarks/run_all.sh [all|audit|train|registry|log|serving|score|drift|ui] [ARGS...]
+# registry, log, serving, score, drift and ui run that one benchmark with ARGS (serving and score build
+# their project from the training data the first time; drift makes its own data and Evidently venv;
+# ui builds the dashboard's workspace, 50 versions and 1,000,000 logged predictions, the first time).
 # `audit` and `train` run one benchmark and pass every argument to it, e.g.
 #   benchmarks/run_all.sh audit --repeat 5 --skip-ydata
 #   benchmarks/run_all.sh train --repeat 5 --skip-time
@@ -17,7 +18,7 @@ train_data="$here/.data/train_100k.parquet"
 
 which=all
 case "${1:-}" in
-    all | audit | train | registry | log | serving | score)
+    all | audit | train | registry | log | serving | score | drift | ui)
         which="$1"
         shift
         ;;
@@ -40,7 +41,7 @@ run_train() {
 case "$which" in
     audit) run_audit "$@" ;;
     train) run_train "$@" ;;
-    registry | log) "$python" "$here/bench_$which.py" "$@" ;;
+    registry | log | drift | ui) "$python" "$here/bench_$which.py" "$@" ;;
     serving | score)
         if [[ ! -f "$train_data" ]]; then
             "$python" "$here/generate.py" --rows 100000 --out "$train_data"

@@ -27,24 +27,27 @@ def serve(
     reload_seconds: Annotated[
         float, typer.Option(help="How often to look for a promotion or rollback.", min=0.2)
     ] = 2.0,
+    ui: Annotated[bool, typer.Option("--ui", help="Also serve the dashboard under /ui.")] = False,
     charter: CharterOption = Path("charter.yaml"),
 ) -> None:
     """Serve the production version over HTTP: /v1/predict, /v1/feedback, /v1/model, /metrics."""
     import uvicorn
 
     from charter.api import Project
-    from charter.serving._asgi import CHARTER_VARIABLE, RELOAD_VARIABLE
+    from charter.serving._asgi import CHARTER_VARIABLE, RELOAD_VARIABLE, UI_VARIABLE
 
     project = Project(charter)  # fails here, with a message, on a bad charter or store
     production = project.registry().aliases(project.charter.project).get("production")
     os.environ[CHARTER_VARIABLE] = str(project.path.resolve())
     os.environ[RELOAD_VARIABLE] = str(reload_seconds)
+    os.environ[UI_VARIABLE] = "1" if ui else "0"
     state = (
         f"v{production}" if production is not None else "no version yet (503 until one is promoted)"
     )
     _console(stderr=True).print(
         f"Serving {escape(project.charter.project)} {state} on http://{host}:{port} "
-        f"({workers} worker{'s' if workers > 1 else ''}); OpenAPI at /openapi.json. Ctrl+C stops."
+        f"({workers} worker{'s' if workers > 1 else ''}); OpenAPI at /openapi.json"
+        f"{'; the dashboard at /ui/' if ui else ''}. Ctrl+C stops."
     )
     uvicorn.run(
         "charter.serving._asgi:build",

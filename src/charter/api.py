@@ -19,7 +19,7 @@ from charter.modeling._candidates import Candidate
 from charter.modeling._evidence import with_evidence
 from charter.modeling._result import TrainResult
 from charter.modeling._save import save_run
-from charter.modeling._train import train
+from charter.modeling._train import Trained, train
 from charter.registry import (
     PRODUCTION,
     Entry,
@@ -38,13 +38,14 @@ from charter.registry import (
 from charter.registry._files import sha256
 from charter.registry._lineage import actor
 from charter.registry._retest import Reproduction, reproduce, reproduction_gate, retest
-from charter.reports import render_model_card, render_version_cards
 from charter.serving._feedback import FeedbackResult, record_feedback
 from charter.spec import Charter, Question, load_charter, unanswered
 from charter.spec._contract import DataContract, infer_contract, load_contract, write_contract
 from charter.spec._draft import ColumnSummary, Draft, propose_targets
 
 if TYPE_CHECKING:
+    from charter.monitoring._monitor import MonitorReport
+    from charter.monitoring._retrain import RetrainOutcome
     from charter.serving._batch import BatchResult
 
 __all__ = ["Project", "draft_from_data"]
@@ -126,10 +127,36 @@ class Project:
         `extra` takes your own candidates, e.g. `CustomCandidate(RandomForestClassifier(), name="forest")`:
         they face the same holdout, folds and business metric as charter's own.
         """
+        return self._train_and_register(
+            self.dataset(),
+            self.workspace,
+            seed=seed,
+            folds=folds,
+            budget_seconds=budget_seconds,
+            only=only,
+            extra=extra,
+            now=now,
+            on_step=on_step,
+        )[1]
+
+    def _train_and_register(
+        self,
+        dataset: Dataset,
+        folder: Path,
+        *,
+        seed: int,
+        folds: int,
+        budget_seconds: float,
+        only: Sequence[str] | None = None,
+        extra: Sequence[Candidate] = (),
+        now: datetime | None = None,
+        on_step: Callable[[str], None] | None = None,
+    ) -> tuple[Trained, TrainResult]:
+        """Train on `dataset` with its holdout and runs kept under `folder`, then register."""
         trained = train(
             self.charter,
-            self.dataset(),
-            workspace=self.workspace,
+            dataset,
+            workspace=folder,
             seed=seed,
             folds=folds,
             budget_seconds=budget_seconds,
@@ -138,9 +165,11 @@ class Project:
             now=now,
             on_step=on_step,
         )
+        from charter.reports import render_model_card, render_version_cards  # matplotlib: 0.4 s
+
         trained = with_evidence(trained, self.charter, seed=seed)
         card = render_model_card(trained.result, self.charter)
-        saved = save_run(trained, self.workspace / "runs", documents={"model_card.html": card})
+        saved = save_run(trained, folder / "runs", documents={"model_card.html": card})
         if on_step:
             on_step("registering the versions")
         registered = self.registry().register(
@@ -152,13 +181,13 @@ class Project:
                 contract_text=self._contract_text(),
                 cards=render_version_cards(trained.result, self.charter),
                 project_folder=self.folder,
-                holdout_path=self.workspace / "holdout.parquet",
+                holdout_path=folder / "holdout.parquet",
                 settings={"seed": seed, "folds": folds, "budget_seconds": budget_seconds},
             ),
             actor=actor(),
             documents=self._documents(),
         )
-        return replace(saved, versions={v.candidate: v.number for v in registered})
+        return trained, replace(saved, versions={v.candidate: v.number for v in registered})
 
     # --- phase 4: the registry -------------------------------------------------------------------
 
@@ -356,6 +385,44 @@ class Project:
             workspace_folder=self.workspace,
             on_step=on_step,
         )
+
+    # --- phase 5: operate ------------------------------------------------------------------------
+
+    def monitor(
+        self,
+        *,
+        window: str | None = None,
+        windows: int = 14,
+        current: str | os.PathLike[str] | None = None,
+        send: bool = True,
+    ) -> MonitorReport:
+        """Measure production per window of the prediction log (or of the dataset `current`)
+        and send the alerts; `window` is a duration ("1d") or a number of predictions ("5000")."""
+        from charter.monitoring._monitor import monitor
+        from charter.monitoring._windows import parse_window
+
+        return monitor(
+            self,
+            size=parse_window(window) if window is not None else None,
+            count=windows,
+            current=Path(current) if current is not None else None,
+            send=send,
+        )
+
+    def retrain(
+        self,
+        *,
+        reason: str = "by hand",
+        report: MonitorReport | None = None,
+        budget_seconds: float = 60.0,
+        on_step: Callable[[str], None] | None = None,
+    ) -> RetrainOutcome:
+        """Train a challenger on the labelled predictions and compare it with production. With
+        `report`, only when one of the charter's triggers fires in it; without, by hand."""
+        from charter.monitoring._retrain import retrain, triggers
+
+        fired = triggers(self, report, now=report.generated) if report is not None else [reason]
+        return retrain(self, fired=fired, budget_seconds=budget_seconds, on_step=on_step)
 
     def history(self, alias: str = PRODUCTION) -> list[Stint]:
         """Which version held `alias` (default production) when."""

@@ -16,9 +16,11 @@ from rich.prompt import Confirm, Prompt
 
 from charter._atomic import write_text_atomic
 from charter._cli_common import CharterOption, _console, _friendly
+from charter._cli_monitor import COMMANDS as MONITOR_COMMANDS
 from charter._cli_registry import COMMANDS
 from charter._cli_serving import COMMANDS as SERVING_COMMANDS
 from charter._cli_serving import keys_app
+from charter._cli_ui import COMMANDS as UI_COMMANDS
 from charter.errors import CharterError
 
 __all__ = ["app", "main"]
@@ -324,6 +326,7 @@ def demo(
     budget: Annotated[float, typer.Option(help="Seconds the boosted candidate may search.")] = 20.0,
 ) -> None:
     """Run every phase built so far on generated churn data, in a temporary folder."""
+    from charter._demo_operate import demo_operate
     from charter._render import (
         render_audit,
         render_questions,
@@ -400,6 +403,8 @@ def demo(
             f"{scored.seconds:.1f} s → {escape(str(scored.output))}; {scored.quarantined:,} row(s) "
             f"breaking the contract → {escape(str(scored.quarantine))}"
         )
+        console.rule("Phase 5 · operate: a shifting stream and late outcomes")
+        demo_operate(console, err, project, budget=budget)
     trail = project.verify_trail()
     console.print(
         f"Audit trail: {trail.entries} entries, {'intact' if trail.ok else 'NOT intact'} "
@@ -510,7 +515,7 @@ def _demo_traffic(console: Console, project: Any, batch: Path) -> None:
         )
 
 
-for _command in (*COMMANDS, *SERVING_COMMANDS):
+for _command in (*COMMANDS, *SERVING_COMMANDS, *MONITOR_COMMANDS, *UI_COMMANDS):
     app.command()(_command)
 app.add_typer(keys_app)
 

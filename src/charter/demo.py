@@ -9,7 +9,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-__all__ = ["DEMO_CHARTER", "FIXED_QUERY", "apply_audit_fixes", "write_demo_project"]
+__all__ = [
+    "DEMO_CHARTER",
+    "FIXED_QUERY",
+    "apply_audit_fixes",
+    "demo_stream",
+    "write_demo_project",
+]
 
 QUERY = "select * from customers join usage using (customer_id)"
 FIXED_QUERY = (
@@ -41,7 +47,11 @@ success:
 baseline:
   rule: "contract = 'monthly' and tenure_months < 12"
 constraints: {latency_ms_p99: 50, explanations: required, max_fairness_gap: 0.1}
-monitoring: {drift: {psi: 0.2}, retrain_when: [drift, decay]}
+monitoring:
+  drift: {psi: 0.2}
+  retrain_when: [drift, decay]
+  training_window: {kind: sliding, length: 30d}
+  auto_promote: true
 """
 
 
@@ -96,8 +106,23 @@ def apply_audit_fixes(charter: Path) -> None:
     charter.write_text(text.replace(QUERY, FIXED_QUERY), encoding="utf-8")
 
 
+def demo_stream(n: int, *, shifted: bool, seed: int, first_id: int) -> pa.Table:
+    """New customers to serve after deployment, as the fixed query reads them (no leaked column).
+
+    `shifted`: the market has changed: far more monthly contracts and support calls, and customers
+    paying by card now cancel more often, a cause the trained model has never seen.
+    """
+    table = _customers(np.random.default_rng(seed), n, first_id=first_id, month=13, shifted=shifted)
+    return table.drop_columns(["account_closed_date"])
+
+
 def _customers(
-    rng: np.random.Generator, n: int, *, first_id: int = 1, month: int | None = None
+    rng: np.random.Generator,
+    n: int,
+    *,
+    first_id: int = 1,
+    month: int | None = None,
+    shifted: bool = False,
 ) -> pa.Table:
     ids = np.arange(first_id, first_id + n)
     months = np.full(n, month) if month is not None else rng.integers(1, 13, n)
@@ -109,7 +134,8 @@ def _customers(
     )
     tenure = rng.gamma(2.0, 14.0, n).astype(int)
     signup = snapshot - (tenure * 30).astype("timedelta64[D]")
-    contract = rng.choice(["monthly", "annual", "two_year"], n, p=[0.55, 0.3, 0.15])
+    mix = [0.8, 0.15, 0.05] if shifted else [0.55, 0.3, 0.15]
+    contract = rng.choice(["monthly", "annual", "two_year"], n, p=mix)
     region = rng.choice(["North", "South", "East", "West"], n, p=[0.3, 0.3, 0.25, 0.15])
     region_code = np.vectorize({"North": "N", "South": "S", "East": "E", "West": "W"}.get)(region)
     gender = rng.choice(["female", "male"], n)
@@ -118,7 +144,7 @@ def _customers(
     )
     payment = rng.choice(["card", "bank_transfer", "invoice"], n, p=[0.5, 0.35, 0.15])
     charges = np.round(rng.normal(65, 20, n).clip(15, 150), 2)
-    support_calls = rng.poisson(1.2, n)
+    support_calls = rng.poisson(2.4 if shifted else 1.2, n)
     minutes = np.round(rng.lognormal(5.5, 0.6, n), 1)
     data_gb = np.round(rng.gamma(2.0, 3.0, n), 2)
     logins = rng.poisson(12, n)
@@ -131,6 +157,10 @@ def _customers(
         - 0.04 * (logins - 12)
         + 0.3 * (payment == "invoice")
     )
+    if (
+        shifted
+    ):  # a rival now matches the monthly price and fixes support: card payers leave instead
+        logit += -1.3 * (contract == "monthly") - 0.3 * support_calls + 1.6 * (payment == "card")
     churned = rng.random(n) < 1 / (1 + np.exp(-logit))
     closed = np.where(
         churned & (rng.random(n) < 0.9),

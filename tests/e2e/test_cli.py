@@ -235,9 +235,25 @@ def test_demo_runs_end_to_end(tmp_path):
     counts = re.search(r"(\d+) requests:\s+(\d+) answered", result.output)
     assert counts is not None, result.output
     answered = int(counts.group(2))
-    assert logged.filter(pc.equal(logged.column("source"), "api")).num_rows == answered > 0
-    assert len(read_feedback(project.registry().store, project.charter.project)) == answered
     assert (tmp_path / "d" / "data" / "new_batch.scores.parquet").exists()
+    # phase 5: a shifting stream, late outcomes, drift and decay found, a challenger retrained
+    text = re.sub(r"\s+", " ", result.output)
+    served = re.search(r"Served ([\d,]+) customers", text)
+    outcomes = re.search(r"([\d,]+) recorded \(`charter feedback`\)", text)
+    assert served is not None and outcomes is not None, text
+    phase5 = int(outcomes.group(1).replace(",", ""))
+    assert (
+        len(read_feedback(project.registry().store, project.charter.project)) >= answered + phase5
+    )
+    assert logged.filter(pc.equal(logged.column("source"), "api")).num_rows >= answered + phase5
+    assert "warning drift:" in text and "critical decay:" in text
+    assert "share of 'monthly' rose" in text
+    retrained = [e for e in project.trail() if e.action == "retrained"]
+    assert len(retrained) == 1 and retrained[0].details["comparison"]["rows"] > 0
+    if "promoted: v" in text:  # the challenger went live, then the rollback is shown
+        assert "Rollback check:" in text and "Rolled back:" in text
+    else:  # the gates refused it (a search cut short by the budget on a slow machine)
+        assert "refused by the gates" in text or "kept out" in text
 
 
 def test_version_is_printed():

@@ -35,6 +35,7 @@ ACTIONS = (
     "charter_changed",
     "contract_changed",
     "threshold_changed",
+    "retrained",
 )
 
 

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from charter.modeling._artifacts import json_bytes, serialise_candidate
+from charter.modeling._diagnostics import calibration_map
 from charter.modeling._frame import ModelingFrame
 from charter.modeling._result import CandidateResult, TrainResult
 from charter.modeling._train import Trained
@@ -101,6 +102,7 @@ def version_files(
     candidate = result.candidate(name)
     model_files, manifest = serialise_candidate(trained.models[name])
     calibration = result.diagnostics.get("calibration", {}) if candidate.selected else {}
+    kept = {k: v for k, v in calibration.items() if k in {"method", "params"}}
     scoring = {
         "task": result.task,
         "target": result.target,
@@ -110,7 +112,7 @@ def version_files(
         "feature_types": trained.frame.feature_types,
         "threshold": candidate.threshold,
         # Applied to the scores users see when it improved out-of-fold log loss; never to decisions.
-        "calibration": {k: v for k, v in calibration.items() if k in {"method", "params"}},
+        "calibration": kept,
     }
     files = {
         **model_files,
@@ -119,7 +121,7 @@ def version_files(
         CHARTER: charter_text.encode("utf-8"),
         RESULT: json.dumps(result.to_dict(), indent=2, default=str).encode("utf-8"),
         EXAMPLES: _examples(trained.frame.subset(trained.test)),
-        REFERENCE: json_bytes(_reference(trained, name)),
+        REFERENCE: json_bytes(_reference(trained, name, kept)),
     }
     if contract_text is not None:
         files[CONTRACT] = contract_text.encode("utf-8")
@@ -149,11 +151,17 @@ def version_record(
     }
 
 
-def _reference(trained: Trained, name: str) -> dict[str, Any]:
-    """Reference statistics of the training rows' features and of the model's test scores."""
+def _reference(trained: Trained, name: str, calibration: dict[str, Any]) -> dict[str, Any]:
+    """Reference statistics of the training rows' features and of the model's test scores.
+
+    The scores are the ones people see (calibrated when the version is), as the prediction log
+    keeps them, so that monitoring compares like with like.
+    """
     frame = trained.frame
     training = np.setdiff1d(np.arange(frame.rows), trained.test)
     scores = trained.models[name].predict(frame.subset(trained.test))
+    if calibration.get("method") not in (None, "none") and trained.result.task == "classification":
+        scores = calibration_map(calibration["method"], calibration.get("params", {}))(scores)
     return reference_statistics(frame.X.iloc[training], frame.feature_types, scores)
 
 

@@ -2,6 +2,7 @@
 
 The charter to serve comes from CHARTER_SERVE_CHARTER, set by `charter serve` before it starts
 uvicorn: worker processes import this module afresh, so the choice must travel by environment.
+CHARTER_SERVE_UI=1 (`charter serve --ui`) also mounts the dashboard under /ui.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from charter.api import Project
 from charter.serving._app import create_app
 from charter.serving._service import Service
 
-__all__ = ["CHARTER_VARIABLE", "RELOAD_VARIABLE", "build"]
+__all__ = ["CHARTER_VARIABLE", "RELOAD_VARIABLE", "UI_VARIABLE", "build"]
 
 CHARTER_VARIABLE = "CHARTER_SERVE_CHARTER"
 RELOAD_VARIABLE = "CHARTER_SERVE_RELOAD_SECONDS"
+UI_VARIABLE = "CHARTER_SERVE_UI"
 
 
 def build() -> FastAPI:
@@ -28,11 +30,19 @@ def build() -> FastAPI:
     project = Project(os.environ.get(CHARTER_VARIABLE, "charter.yaml"))
     service = Service(project, reload_seconds=float(os.environ.get(RELOAD_VARIABLE, "2")))
     app = create_app(service)
+    dashboard = None
+    if os.environ.get(UI_VARIABLE) == "1":
+        from charter.reports.dashboard import create_dashboard
+
+        dashboard = create_dashboard(project)
+        app.mount("/ui", dashboard)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         service.close()  # a graceful stop flushes every logged prediction
+        if dashboard is not None:
+            dashboard.state.dashboard.close()
 
     app.router.lifespan_context = lifespan
     # What exists now (the model, the app) lives as long as the process: keeping it out of the

@@ -56,6 +56,12 @@ EXAMPLES: dict[str, str] = {
     "baseline.rule": "rule: \"contract = 'monthly' and tenure < 12\"",
     "constraints": "constraints: {latency_ms_p99: 50, explanations: required, max_fairness_gap: 0.1}",
     "monitoring": "monitoring: {drift: {psi: 0.2}, retrain_when: [drift, decay]}",
+    "monitoring.window": "window: 1d",
+    "monitoring.drift": "drift: {psi: 0.2, alpha: 0.05}",
+    "monitoring.retrain_when": "retrain_when: [drift, decay, schedule]",
+    "monitoring.retrain_every": "retrain_every: 30d",
+    "monitoring.training_window": "training_window: {kind: sliding, length: 90d}",
+    "monitoring.alerts": "alerts: {webhook: https://hooks.example.com/charter, json_file: alerts.json}",
 }
 
 

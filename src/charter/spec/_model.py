@@ -22,7 +22,9 @@ __all__ = [
     "ConstraintsSpec",
     "DataSpec",
     "DatabaseSource",
+    "AlertsSpec",
     "DriftSpec",
+    "Duration",
     "FileSource",
     "MonitoringSpec",
     "OutcomeValues",
@@ -30,6 +32,7 @@ __all__ = [
     "ServingSpec",
     "StoreSpec",
     "SuccessSpec",
+    "TrainingWindowSpec",
 ]
 
 Task = Literal["classification", "regression"]
@@ -187,13 +190,74 @@ class ServingSpec(_Strict):
         return band
 
 
+def _duration(value: object) -> object:
+    """Accept "90d", "12h", "30m", "45s", "2w" or a number of seconds; return seconds."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", value.lower())
+        if not match:
+            raise ValueError(f"expected a duration such as '1d', '12h' or '30m', got {value!r}")
+        unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+        return float(match.group(1)) * unit
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
+"""A length of time in seconds, written "1d", "12h", "30m", "45s" or "2w" in a charter."""
+
+
 class DriftSpec(_Strict):
-    psi: float = Field(default=0.2, gt=0)
+    """When a change in the data counts as drift (see `charter monitor`)."""
+
+    psi: float = Field(default=0.2, gt=0)  # the smallest material change, per feature
+    alpha: float = Field(default=0.05, gt=0, lt=1)  # false discovery rate across features
+    importance_share: float = Field(default=0.2, gt=0, le=1)  # drifted importance that alarms
+    min_rows: int = Field(default=100, ge=10)  # fewer present values: too few to judge
+
+
+class TrainingWindowSpec(_Strict):
+    """Which rows a retrained challenger learns from."""
+
+    # expanding: the charter's data plus every labelled prediction; sliding: only the
+    # labelled predictions of the last `length` (and the charter's data of that period).
+    kind: Literal["expanding", "sliding"] = "expanding"
+    length: Duration | None = None
+
+
+class AlertsSpec(_Strict):
+    """Where alerts go besides the terminal."""
+
+    json_file: str | None = None  # alerts of each run written here (relative to the charter)
+    webhook: str | None = None  # an http(s) URL that receives a JSON POST per run with alerts
+    webhook_retries: int = Field(default=3, ge=0, le=10)
 
 
 class MonitoringSpec(_Strict):
+    """How the deployed model is watched, and what happens when it drifts or decays."""
+
+    window: Duration = 86400.0  # the length of one monitoring window
     drift: DriftSpec = Field(default_factory=DriftSpec)
-    retrain_when: list[Literal["drift", "decay"]] = Field(default_factory=list)
+    # Decay: live (or estimated) value per row below the validated value by more than this share.
+    decay_margin: Fraction = 0.1
+    min_labels: int = Field(default=100, ge=10)  # labelled predictions needed to judge a window
+    min_adoption: Fraction | None = None  # alert when fewer decisions than this were followed
+    max_violation_share: Fraction = 0.05  # alert above this share of records breaking the contract
+    max_flag_share: Fraction = 0.25  # alert above this share of flagged records
+    retrain_when: list[Literal["drift", "decay", "schedule"]] = Field(default_factory=list)
+    retrain_every: Duration | None = None  # with "schedule": retrain a production this old
+    training_window: TrainingWindowSpec = Field(default_factory=TrainingWindowSpec)
+    auto_promote: bool = False  # a challenger that passes the gates goes live without approval
+    # Roll back when a new version's live value per row falls below its predecessor's by this share.
+    rollback_margin: Fraction = 0.05
+    alerts: AlertsSpec = Field(default_factory=AlertsSpec)
+
+    @model_validator(mode="after")
+    def _schedule_has_period(self) -> MonitoringSpec:
+        if "schedule" in self.retrain_when and self.retrain_every is None:
+            raise ValueError(
+                "retrain_when lists schedule but retrain_every is missing; "
+                "add e.g. retrain_every: 30d"
+            )
+        return self
 
 
 class Charter(_Strict):
