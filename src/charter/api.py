@@ -10,9 +10,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from charter.audit import AuditResult, profile_dataset
-from charter.audit._context import guess_task
-from charter.audit._run import run_audit
 from charter.data import DATASET, Dataset, open_dataset, quote_identifier, read_file
 from charter.errors import CharterError, UsageError
 from charter.modeling._candidates import Candidate
@@ -44,6 +41,7 @@ from charter.spec._contract import DataContract, infer_contract, load_contract, 
 from charter.spec._draft import ColumnSummary, Draft, propose_targets
 
 if TYPE_CHECKING:
+    from charter.audit import AuditResult
     from charter.monitoring._monitor import MonitorReport
     from charter.monitoring._retrain import RetrainOutcome
     from charter.serving._batch import BatchResult
@@ -104,6 +102,8 @@ class Project:
     ) -> AuditResult:
         """Run the readiness audit; the first time, also write `contract.yaml` beside the charter."""
         dataset = self.dataset()
+        from charter.audit._run import run_audit  # scipy.stats: imported only when auditing
+
         result = run_audit(self.charter, dataset, now=now, on_step=on_step)
         if write_contract_file and not self.contract_path.exists():
             write_contract(
@@ -462,6 +462,9 @@ def draft_from_data(
 ) -> Draft:
     """Read a data file and fill a charter draft with what the data suggests."""
     dataset = read_file(path)
+    from charter.audit import profile_dataset
+    from charter.audit._context import guess_task
+
     profile = profile_dataset(dataset)
     columns = [
         ColumnSummary(
