@@ -468,17 +468,17 @@ def log_table(
     return pa.table(
         {
             "prediction_id": ids,
-            "time": pa.array([datetime.now(UTC)] * rows, type=pa.timestamp("us", tz="UTC")),
-            "project": pa.array([project] * rows, type=pa.string()),
-            "version": pa.array([deployed.number] * rows, type=pa.int32()),
-            "source": pa.array([source] * rows, type=pa.string()),
+            "time": pa.repeat(pa.scalar(datetime.now(UTC), pa.timestamp("us", tz="UTC")), rows),
+            "project": pa.repeat(pa.scalar(project, pa.string()), rows),
+            "version": pa.array(np.full(rows, deployed.number, dtype=np.int32)),
+            "source": pa.repeat(pa.scalar(source, pa.string()), rows),
             "score": pa.array(scores, type=pa.float64()),
-            "decision": pa.array(np.where(act, "act", "no action"), type=pa.string())
+            "decision": pc.if_else(pa.array(act), "act", "no action")
             if act is not None
             else pa.nulls(rows, pa.string()),
             "fallback": pa.array(fallback),
             "flags": flags,
-            "latency_ms": pa.array([latency_ms] * rows, type=pa.float64()),
+            "latency_ms": pa.repeat(pa.scalar(latency_ms, pa.float64()), rows),
             "entity": entity,
             **{f"{FEATURE_PREFIX}{k}": pa.array(v) for k, v in columns.items()},
         }
