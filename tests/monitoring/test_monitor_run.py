@@ -192,3 +192,29 @@ def test_retrain_by_hand_needs_outcomes(monitored: Any) -> None:
     result = CliRunner().invoke(app, ["retrain", "-c", str(monitored.charter)])
     assert result.exit_code == 0, result.output
     assert "no prediction has an outcome yet" in result.output
+
+
+def test_without_auto_promote_the_challenger_waits_and_a_schedule_fires(
+    monitored: Any, stream: Any, feedback: Any
+) -> None:
+    from datetime import timedelta
+
+    text = monitored.charter.read_text()
+    assert "auto_promote: true" in text and "retrain_when: [drift, decay]" in text
+    monitored.charter.write_text(
+        text.replace("auto_promote: true", "auto_promote: false").replace(
+            "retrain_when: [drift, decay]", "retrain_when: [schedule]\n  retrain_every: 1h"
+        )
+    )
+    project = Project(monitored.charter)
+    _stream_and_outcomes(project, stream, feedback)
+    since = project.history()[-1].since
+    from datetime import datetime
+
+    promoted_at = datetime.fromisoformat(since)
+    assert triggers(project, None, now=promoted_at + timedelta(minutes=59)) == []
+    fired = triggers(project, None, now=promoted_at + timedelta(hours=1))
+    assert fired == ["schedule"]
+    outcome = retrain(project, fired=fired, budget_seconds=3)
+    assert outcome.promotion is not None and outcome.promotion.startswith("waiting for approval")
+    assert project.version("production").number == monitored.boosted
