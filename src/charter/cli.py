@@ -325,7 +325,7 @@ def demo(
     ] = None,
     budget: Annotated[float, typer.Option(help="Seconds the boosted candidate may search.")] = 20.0,
 ) -> None:
-    """Run every phase built so far on generated churn data, in a temporary folder."""
+    """Run all five phases on generated churn data, in a temporary folder."""
     from charter._demo_operate import demo_operate
     from charter._render import (
         render_audit,
