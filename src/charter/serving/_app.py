@@ -205,6 +205,12 @@ def create_app(service: Service) -> FastAPI:
         service.metrics.requests.labels("feedback", "200").inc()
         return JSONResponse(result.to_dict())
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        # Browsers ask for it when showing the dashboard's stored reports (`serve --ui`): no icon,
+        # and no 404 in their console.
+        return Response(status_code=204)
+
     @app.get("/v1/health", summary="Liveness: the process answers")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
