@@ -220,13 +220,17 @@ class Project:
         force: bool = False,
         reason: str | None = None,
         on_step: Callable[[str], None] | None = None,
+        by: str | None = None,
     ) -> Promotion:
-        """Move `alias` to a version (default: the latest run's choice); production passes the gates first."""
+        """Move `alias` to a version (default: the latest run's choice); production passes the gates first.
+
+        `by` names who acts on the audit trail (default: CHARTER_USER or the login name)."""
+        who = by or actor()
         registry = self.registry()
         version = (
             registry.latest_selected(self.charter.project) if ref is None else self.version(ref)
         )
-        registry.note_documents(self.charter.project, actor=actor(), documents=self._documents())
+        registry.note_documents(self.charter.project, actor=who, documents=self._documents())
 
         def check_reproducible(candidate: ModelVersion) -> Gate:
             try:
@@ -248,7 +252,7 @@ class Project:
             registry,
             self.charter,
             version,
-            actor=actor(),
+            actor=who,
             alias=alias,
             approved_by=approved_by,
             force=force,
@@ -258,8 +262,11 @@ class Project:
             reproduce=check_reproducible if verify else None,
         )
 
-    def approve(self, ref: str | int, *, by: str, reason: str | None = None) -> ModelVersion:
-        """Record `by`'s approval of a version for production (checked against promotion.approvers)."""
+    def approve(
+        self, ref: str | int, *, by: str, reason: str | None = None, recorded_by: str | None = None
+    ) -> ModelVersion:
+        """Record `by`'s approval of a version for production (checked against promotion.approvers);
+        `recorded_by` names who entered it on the trail (default: CHARTER_USER or the login name)."""
         version = self.version(ref)
         allowed = self.charter.promotion.approvers
         if not by.strip():
@@ -271,7 +278,7 @@ class Project:
         self.registry().record(
             self.charter.project,
             "approved",
-            actor=actor(),
+            actor=recorded_by or actor(),
             version=version.number,
             reason=reason,
             details={"approved_by": by},
@@ -366,11 +373,14 @@ class Project:
             numeric=task == "regression",
         )
 
-    def rollback(self, *, reason: str, to: str | int | None = None) -> Rollback:
-        """Make the previous production version (or `to`) production again."""
+    def rollback(
+        self, *, reason: str, to: str | int | None = None, by: str | None = None
+    ) -> Rollback:
+        """Make the previous production version (or `to`) production again; `by` names who acts
+        on the audit trail (default: CHARTER_USER or the login name)."""
         target = None if to is None else self.version(to)
         return rollback(
-            self.registry(), self.charter.project, actor=actor(), reason=reason, to=target
+            self.registry(), self.charter.project, actor=by or actor(), reason=reason, to=target
         )
 
     def reproduce(

@@ -771,6 +771,8 @@ def test_approve_promote_and_rollback_go_through_the_gates_onto_the_trail(own: P
             own.simple,
             "Ann",
         )
+        # the trail names who acted: the admin key's holder, through the dashboard
+        assert last.actor.startswith("ops (admin key ") and last.actor.endswith(", dashboard)")
         done = parse(client.get(approved.headers["location"]).text)
         assert "approved by Ann" in done.one(role="status").text()
 
@@ -788,6 +790,7 @@ def test_approve_promote_and_rollback_go_through_the_gates_onto_the_trail(own: P
             assert rolled.status_code == 303
             last = project.trail()[-1]
             assert (last.action, last.version, last.reason) == ("rolled_back", own.boosted, "worse")
+            assert last.actor.startswith("ops (admin key ")
             trail = parse(client.get(rolled.headers["location"]).text)
             assert "rolled back" in trail.one(role="status").text()
             assert trail.by_id("chain").attrs["data-ok"] == "true"

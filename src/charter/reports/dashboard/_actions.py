@@ -51,7 +51,7 @@ async def rollback(request: Request) -> Response:
     return await _act(request, _rollback)
 
 
-Action = Callable[[Request, dict[str, str], str], Response]
+Action = Callable[[Request, dict[str, str], str, str], Response]  # request, form, reason, who
 
 
 async def _act(request: Request, action: Action) -> Response:
@@ -85,8 +85,9 @@ def _checked(request: Request, form: dict[str, str], action: Action) -> Response
         return problem_page(
             request, 422, "Say why: a reason is required, and it goes on the audit trail."
         )
+    who = f"{record.name} (admin key {record.prefix}, dashboard)"
     try:
-        return action(request, form, reason)
+        return action(request, form, reason, who)
     except CharterError as exc:
         return problem_page(request, 409, str(exc))
 
@@ -113,22 +114,22 @@ def _missing_version(request: Request, form: dict[str, str]) -> Response:
     return problem_page(request, 422, message)
 
 
-def _approve(request: Request, form: dict[str, str], reason: str) -> Response:
+def _approve(request: Request, form: dict[str, str], reason: str, who: str) -> Response:
     number = _version(request, form)
     if number is None:
         return _missing_version(request, form)
     by = form.get("by", "").strip()
     if not by:
         return problem_page(request, 422, "Name the person approving (the by field).")
-    version = dashboard_of(request).project.approve(number, by=by, reason=reason)
+    version = dashboard_of(request).project.approve(number, by=by, reason=reason, recorded_by=who)
     return _done(request, f"{version.label} approved by {by}")
 
 
-def _promote(request: Request, form: dict[str, str], reason: str) -> Response:
+def _promote(request: Request, form: dict[str, str], reason: str, who: str) -> Response:
     number = _version(request, form)
     if number is None:
         return _missing_version(request, form)
-    promotion = dashboard_of(request).project.promote(number, reason=reason)
+    promotion = dashboard_of(request).project.promote(number, reason=reason, by=who)
     if not promotion.moved:
         return page(
             request,
@@ -147,7 +148,7 @@ def _promote(request: Request, form: dict[str, str], reason: str) -> Response:
     return _done(request, f"{promotion.version.label} promoted to production{was}")
 
 
-def _rollback(request: Request, form: dict[str, str], reason: str) -> Response:
+def _rollback(request: Request, form: dict[str, str], reason: str, who: str) -> Response:
     to_text = form.get("to", "").strip()
     to = None
     if to_text and to_text.lower() != "previous":
@@ -156,7 +157,7 @@ def _rollback(request: Request, form: dict[str, str], reason: str) -> Response:
             return problem_page(
                 request, 422, f"Roll back to a version such as 3 or v3, not {to_text[:40]!r}."
             )
-    done = dashboard_of(request).project.rollback(reason=reason, to=to)
+    done = dashboard_of(request).project.rollback(reason=reason, to=to, by=who)
     return _done(
         request, f"rolled back: v{done.to_version} is production again (was v{done.from_version})"
     )
