@@ -52,6 +52,18 @@ if TYPE_CHECKING:
 __all__ = ["MonitorReport", "WindowReport", "latest_report_path", "monitor"]
 
 SCHEMA_VERSION = 1
+_LOG_COLUMNS = (
+    "prediction_id",
+    "time",
+    "project",
+    "version",
+    "score",
+    "decision",
+    "fallback",
+    "flags",
+    "entity",
+    "problems",
+)
 
 
 @dataclass(frozen=True)
@@ -153,7 +165,7 @@ def monitor(
 ) -> MonitorReport:
     """Measure the newest `count` windows of the prediction log (or the dataset `current`)."""
     from charter.serving._feedback import read_feedback
-    from charter.serving._log import read_log
+    from charter.serving._log import FEATURE_PREFIX, read_log
     from charter.serving._service import deploy
 
     charter = project.charter
@@ -172,7 +184,9 @@ def monitor(
         windows = [_file_window(context, current)]
         source = str(current)
     else:
-        log = read_log(project.workspace / "predictions")
+        # Only what monitoring uses: the base columns it reads and the production model's inputs.
+        wanted = [*_LOG_COLUMNS, *(f"{FEATURE_PREFIX}{f}" for f in deployed.scorer.features)]
+        log = read_log(project.workspace / "predictions", columns=wanted)
         log = log.filter(pc.equal(log.column("project"), charter.project))
         outcomes_all = join_outcomes(
             log,
