@@ -41,9 +41,10 @@ from charter.monitoring._windows import (
     cut_windows,
     features_table,
     join_outcomes,
+    outcome_value,
 )
 from charter.registry import PRODUCTION, ModelVersion
-from charter.registry._versions import REFERENCE, RESULT
+from charter.registry._versions import RESULT
 
 if TYPE_CHECKING:
     from charter.api import Project
@@ -179,7 +180,7 @@ def monitor(
         ) from None
     deployed = deploy(project, production)
     size = size or WindowSize(seconds=settings.window)
-    context = _Context(project, deployed, registry_records(project, production))
+    context = _Context(project, deployed, _training_result(project, production))
     if current is not None:
         windows = [_file_window(context, current)]
         source = str(current)
@@ -238,26 +239,24 @@ def latest_report_path(project: Project) -> Path:
     return project.workspace / "monitoring" / "latest.json"
 
 
-def registry_records(project: Project, version: ModelVersion) -> dict[str, Any]:
-    """The version's reference statistics and training result (for importance)."""
-    registry = project.registry()
-    reference = (
-        json.loads(registry.read(version, REFERENCE)) if REFERENCE in version.artifacts else {}
-    )
-    result = json.loads(registry.read(version, RESULT)) if RESULT in version.artifacts else {}
-    return {"reference": reference, "result": result}
+def _training_result(project: Project, version: ModelVersion) -> dict[str, Any]:
+    """The training run's result stored with the version (its importance shares)."""
+    if RESULT not in version.artifacts:
+        return {}
+    loaded: dict[str, Any] = json.loads(project.registry().read(version, RESULT))
+    return loaded
 
 
 class _Context:
     """What measuring a window needs: the production version loaded, and the charter."""
 
-    def __init__(self, project: Project, deployed: Deployed, records: dict[str, Any]) -> None:
+    def __init__(self, project: Project, deployed: Deployed, result: dict[str, Any]) -> None:
         self.project = project
         self.charter = project.charter
         self.settings = project.charter.monitoring
         self.deployed = deployed
-        self.reference: dict[str, Any] = records["reference"]
-        self.importance = _importance(deployed, records["result"])
+        self.reference: Mapping[str, Any] = deployed.reference
+        self.importance = _importance(deployed, result)
         self._promised: dict[int, dict[str, Any]] = {}
 
     @property
@@ -405,15 +404,11 @@ class _Context:
         """A dataset as the service would take it: (served rows, refused rows, features of the
         served rows, outcomes when the target column is there)."""
         from charter.serving._humility import flag_column
-        from charter.spec._classes import same_class
 
         deployed = self.deployed
         check = deployed.checker.check_table(table)
         good = pa.array(check.good)
-        refused_fields = [
-            sorted({part.split(":", 1)[0] for part in reason.split("; ") if part})
-            for reason in check.reasons.filter(pc.invert(good)).to_pylist()
-        ]
+        refused_fields = check.fields_at_fault()
         kept = table.filter(good)
         columns = deployed.scorer.columns(kept)
         scored = deployed.scorer.score_columns(columns, kept)
@@ -434,14 +429,13 @@ class _Context:
         truth = None
         target = deployed.scorer.target
         if target in kept.column_names:
-            values = kept.column(target).to_pylist()
-            if self.task == "classification":
-                positive = deployed.scorer.positive_class
-                truth = np.array(
-                    [np.nan if v is None else float(same_class(positive, v)) for v in values]
-                )
-            else:
-                truth = np.array([np.nan if v is None else float(v) for v in values])
+            positive = deployed.scorer.positive_class
+            truth = np.array(
+                [
+                    outcome_value(v, task=self.task, positive_class=positive)
+                    for v in kept.column(target).to_pylist()
+                ]
+            )
         return served, refused, kept, truth
 
 

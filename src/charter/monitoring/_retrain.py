@@ -28,9 +28,10 @@ import pyarrow.compute as pc
 
 from charter.data import Dataset
 from charter.errors import CharterError
-from charter.modeling._frame import build_frame
-from charter.modeling._metrics import bootstrap_interval, business_value
+from charter.modeling._frame import Task, build_frame
+from charter.modeling._metrics import bootstrap_interval, regression_value
 from charter.modeling._splits import MIN_ROWS, Holdout, save_holdout
+from charter.modeling._train import charter_value
 from charter.monitoring._windows import Outcomes, features_table, join_outcomes
 from charter.registry import PRODUCTION, ModelVersion
 from charter.registry._lineage import actor
@@ -366,21 +367,13 @@ def _compare(
         registry.threshold(champion),
     )
 
-    def value_of(threshold: float | None) -> Callable[[np.ndarray, np.ndarray], float]:
-        def value(y: np.ndarray, scores: np.ndarray) -> float:
-            return business_value(
-                "classification" if trained.result.task == "classification" else "regression",
-                y,
-                scores,
-                threshold=threshold,
-                values=charter.success.value,
-                cost_per_unit=charter.success.error_cost_per_unit,
-                metric=charter.success.metric,
-            )[1]
+    task: Task = "classification" if trained.result.task == "classification" else "regression"
 
-        return value
+    def new_value(y: np.ndarray, scores: np.ndarray) -> float:
+        return charter_value(charter, task, y, scores, thresholds[0])
 
-    new_value, old_value = value_of(thresholds[0]), value_of(thresholds[1])
+    def old_value(y: np.ndarray, scores: np.ndarray) -> float:
+        return charter_value(charter, task, y, scores, thresholds[1])
 
     def gain(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
         return new_value(y, a) - old_value(y, b)
@@ -524,6 +517,5 @@ def _live_value(project: Project, rows: pa.Table, truth: np.ndarray) -> tuple[fl
         return float(np.mean(decision_values(act, truth, success.value))), rows.num_rows
     if success.error_cost_per_unit is not None:
         scores = rows.column("score").to_numpy(zero_copy_only=False).astype(np.float64)
-        errors = np.abs(truth - scores)
-        return -success.error_cost_per_unit * float(np.mean(errors)), rows.num_rows
+        return regression_value(truth, scores, success.error_cost_per_unit), rows.num_rows
     return None, rows.num_rows

@@ -23,7 +23,15 @@ from charter.errors import UsageError
 from charter.serving._log import FEATURE_PREFIX
 from charter.spec._classes import same_class
 
-__all__ = ["Outcomes", "Window", "WindowSize", "cut_windows", "join_outcomes", "parse_window"]
+__all__ = [
+    "Outcomes",
+    "Window",
+    "WindowSize",
+    "cut_windows",
+    "join_outcomes",
+    "outcome_value",
+    "parse_window",
+]
 
 
 @dataclass(frozen=True)
@@ -152,16 +160,24 @@ def join_outcomes(
     if by_entity:
         matched.extend(_match_by_entity(log, by_entity))
     for index, item in matched:
-        outcome = item.get("outcome")
-        if task == "classification":
-            truth[index] = 1.0 if same_class(positive_class, outcome) else 0.0
-        elif isinstance(outcome, int | float) and not isinstance(outcome, bool):
-            truth[index] = float(outcome)
+        truth[index] = outcome_value(item.get("outcome"), task=task, positive_class=positive_class)
         action = item.get("action_taken")
         if action is not None:
             followed[index] = 1.0 if action else 0.0
         has_feedback[index] = True
     return Outcomes(~np.isnan(truth), truth, followed, has_feedback)
+
+
+def outcome_value(outcome: Any, *, task: str, positive_class: Any) -> float:
+    """A real outcome as monitoring counts it: 1 or 0 (is it the positive class?) for
+    classification, the number for regression; NaN when there is none."""
+    if outcome is None:
+        return math.nan
+    if task == "classification":
+        return 1.0 if same_class(positive_class, outcome) else 0.0
+    if isinstance(outcome, int | float) and not isinstance(outcome, bool):
+        return float(outcome)
+    return math.nan
 
 
 def _match_by_entity(
@@ -203,7 +219,3 @@ def features_table(rows: pa.Table) -> pa.Table:
     """The logged inputs under their feature names (the `x.` prefix removed)."""
     names = [n for n in rows.column_names if n.startswith(FEATURE_PREFIX)]
     return pa.table({n[len(FEATURE_PREFIX) :]: rows.column(n) for n in names})
-
-
-def mean_or_nan(values: np.ndarray) -> float:
-    return float(np.mean(values)) if values.size else math.nan

@@ -186,7 +186,7 @@ def score_batch(
                 reasons = pc.filter(check.reasons, pa.array(~check.good))
                 bad_rows.write(bad.append_column("_violations", reasons))
                 if log is not None:
-                    log.append_table(_refused_rows(bad, reasons, deployed, project))
+                    log.append_table(_refused_rows(bad, check.fields_at_fault(), deployed, project))
             good = table.filter(pa.array(check.good)) if check.bad_rows else table
             pipeline.add(good, read=table.num_rows)
             scored += good.num_rows
@@ -364,12 +364,10 @@ class _Pipeline:
         return result, logged.select(base + [FEATURE_PREFIX + f for f in scorer.features])
 
 
-def _refused_rows(bad: pa.Table, reasons: pa.Array, deployed: Deployed, project: str) -> pa.Table:
+def _refused_rows(
+    bad: pa.Table, fields: list[list[str]], deployed: Deployed, project: str
+) -> pa.Table:
     """Quarantined rows as the log keeps refused records: the fields at fault, never the values."""
-    fields = [
-        sorted({part.split(":", 1)[0] for part in reason.split("; ") if part})
-        for reason in reasons.to_pylist()
-    ]
     rows = bad.num_rows
     entity = deployed.entity
     return pa.table(

@@ -140,6 +140,13 @@ class TableCheck:
     def bad_rows(self) -> int:
         return int(self.rows - np.count_nonzero(self.good))
 
+    def fields_at_fault(self) -> list[list[str]]:
+        """For each bad row, in order, the fields that broke the contract (sorted, once each)."""
+        bad = self.reasons.filter(pa.array(~self.good)).to_pylist()
+        return [
+            sorted({part.split(":", 1)[0] for part in reason.split("; ") if part}) for reason in bad
+        ]
+
 
 _Test = Callable[[Any], Problem | None]
 _Convert = Callable[[Any], float | str | None]

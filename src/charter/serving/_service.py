@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,6 +73,7 @@ class Deployed:
     contract: DataContract
     threshold: float | None
     entity: str | None
+    reference: Mapping[str, Any] = field(default_factory=dict)  # training statistics (monitoring)
 
     @property
     def number(self) -> int:
@@ -423,6 +424,7 @@ def deploy(project: Project, version: ModelVersion) -> Deployed:
         contract=contract,
         threshold=threshold,
         entity=charter.data.entity,
+        reference=reference,
     )
 
 
@@ -519,12 +521,4 @@ def _word(act: bool) -> str:
 
 def _with_threshold(deployed: Deployed, threshold: float | None) -> Deployed:
     deployed.scorer.threshold = threshold
-    return Deployed(
-        deployed.version,
-        deployed.scorer,
-        deployed.checker,
-        deployed.humility,
-        deployed.contract,
-        threshold,
-        deployed.entity,
-    )
+    return replace(deployed, threshold=threshold)
