@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run the benchmarks: make the data if it is missing, then the audit benchmark, then the training one.
-#   benchmarks/run_all.sh [all|audit|train|registry|log|serving|score|drift|ui] [ARGS...]
-# registry, log, serving, score, drift and ui run that one benchmark with ARGS (serving and score build
-# their project from the training data the first time; drift makes its own data and Evidently venv;
+#   benchmarks/run_all.sh [all|audit|train|registry|log|serving|score|drift|ui|scale] [ARGS...]
+# registry, log, serving, score, drift, ui and scale run that one benchmark with ARGS (serving, score and
+# scale build their project from the training data the first time; scale writes its Parquet files; drift makes its own data and Evidently venv;
 # ui builds the dashboard's workspace, 50 versions and 1,000,000 logged predictions, the first time).
 # `audit` and `train` run one benchmark and pass every argument to it, e.g.
 #   benchmarks/run_all.sh audit --repeat 5 --skip-ydata
@@ -18,7 +18,7 @@ train_data="$here/.data/train_100k.parquet"
 
 which=all
 case "${1:-}" in
-    all | audit | train | registry | log | serving | score | drift | ui)
+    all | audit | train | registry | log | serving | score | drift | ui | scale)
         which="$1"
         shift
         ;;
@@ -42,7 +42,7 @@ case "$which" in
     audit) run_audit "$@" ;;
     train) run_train "$@" ;;
     registry | log | drift | ui) "$python" "$here/bench_$which.py" "$@" ;;
-    serving | score)
+    serving | score | scale)
         if [[ ! -f "$train_data" ]]; then
             "$python" "$here/generate.py" --rows 100000 --out "$train_data"
         fi

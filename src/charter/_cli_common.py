@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from charter.errors import CharterError
 
-__all__ = ["CharterOption", "JsonOption", "_console", "_friendly"]
+__all__ = ["CharterOption", "ClusterOption", "JsonOption", "_console", "_friendly"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,6 +21,15 @@ CharterOption = Annotated[
     Path, typer.Option("--charter", "-c", help="The charter file.", dir_okay=False)
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+ClusterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="Run on a Dask cluster: tcp://scheduler:8786, or local[:N] for N worker processes "
+        "here (default: $CHARTER_DASK; unset: this machine, without Dask).",
+        show_default=False,
+    ),
+]
 
 
 def _console(*, stderr: bool = False) -> Console:

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from charter._cli_common import CharterOption, JsonOption, _console, _friendly
+from charter._cli_common import CharterOption, ClusterOption, JsonOption, _console, _friendly
+from charter.errors import UsageError
 
 __all__ = ["COMMANDS"]
 
@@ -25,11 +26,10 @@ def monitor(
         int, typer.Option(help="How many recent windows to show.", min=1, max=365)
     ] = 14,
     current: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="Monitor this dataset (CSV, Parquet) instead of the prediction log.",
-            exists=True,
-            dir_okay=False,
+            help="Monitor this dataset (a CSV or Parquet file or folder; with --cluster also a "
+            "glob or an fsspec URL) instead of the prediction log.",
         ),
     ] = None,
     html: Annotated[
@@ -47,22 +47,32 @@ def monitor(
     ] = 60.0,
     as_json: JsonOption = False,
     charter: CharterOption = Path("charter.yaml"),
+    cluster: ClusterOption = None,
 ) -> None:
     """Watch production: data quality, drift, live and estimated performance, adoption and value."""
     from charter._render_monitor import render_monitor, render_retrain, render_rollback_check
     from charter.api import Project
     from charter.monitoring._monitor import monitor as run_monitor
     from charter.monitoring._windows import parse_window
+    from charter.scale import cluster_option
 
     project = Project(charter)
     console = _console()
     size = parse_window(window) if window is not None else None
-    with (
-        console.status("reading the prediction log", spinner="dots")
-        if not as_json
-        else nullcontext()
-    ):
-        report = run_monitor(project, size=size, count=windows, current=current)
+    spec = cluster_option(cluster)
+    if spec is not None and current is None:
+        raise UsageError(
+            "--cluster measures a dataset named with --current; the prediction log is read on "
+            "this machine (drop --cluster, or name the dataset)"
+        )
+    doing = f"measuring {current} on {spec.describe()}" if spec else "reading the prediction log"
+    with console.status(doing, spinner="dots") if not as_json else nullcontext():
+        if spec is not None:
+            report = project.monitor(current=current, cluster=spec)
+        else:
+            report = run_monitor(
+                project, size=size, count=windows, current=Path(current) if current else None
+            )
     document: dict[str, Any] = report.to_dict()
     if html is not None:
         from charter._atomic import write_text_atomic

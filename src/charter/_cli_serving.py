@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from charter._cli_common import CharterOption, JsonOption, _console, _friendly
+from charter._cli_common import CharterOption, ClusterOption, JsonOption, _console, _friendly
 
 __all__ = ["COMMANDS", "keys_app"]
 
@@ -21,22 +21,41 @@ keys_app = typer.Typer(
 
 @_friendly
 def serve(
-    host: Annotated[str, typer.Option(help="The address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="The port.", min=1, max=65535)] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.", min=1, max=64)] = 1,
+    host: Annotated[
+        str, typer.Option(help="The address to listen on.", envvar="CHARTER_SERVE_HOST")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="The port.", min=1, max=65535, envvar="CHARTER_SERVE_PORT")
+    ] = 8000,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes.", min=1, max=64, envvar="CHARTER_SERVE_WORKERS")
+    ] = 1,
     reload_seconds: Annotated[
-        float, typer.Option(help="How often to look for a promotion or rollback.", min=0.2)
+        float,
+        typer.Option(
+            help="How often to look for a promotion or rollback.",
+            min=0.2,
+            envvar="CHARTER_SERVE_RELOAD_SECONDS",
+        ),
     ] = 2.0,
     ui: Annotated[bool, typer.Option("--ui", help="Also serve the dashboard under /ui.")] = False,
     charter: CharterOption = Path("charter.yaml"),
 ) -> None:
-    """Serve the production version over HTTP: /v1/predict, /v1/feedback, /v1/model, /metrics."""
+    """Serve the production version over HTTP: /v1/predict, /v1/feedback, /v1/model, /metrics.
+
+    Each option may come from the environment instead (CHARTER_SERVE_HOST, _PORT, _WORKERS,
+    _RELOAD_SECONDS), as may the prediction log's folder (CHARTER_SERVE_LOG) and a file of API
+    keys (CHARTER_SERVE_KEYS_FILE): a container is configured by environment alone."""
     import uvicorn
 
     from charter.api import Project
     from charter.serving._asgi import CHARTER_VARIABLE, RELOAD_VARIABLE, UI_VARIABLE
+    from charter.serving._key_file import KEYS_FILE_VARIABLE, read_key_file
 
     project = Project(charter)  # fails here, with a message, on a bad charter or store
+    key_file = os.environ.get(KEYS_FILE_VARIABLE, "").strip()
+    if key_file:  # a bad key file fails here, with a message, not in every worker
+        read_key_file(Path(key_file), project.charter.project)
     production = project.registry().aliases(project.charter.project).get("production")
     os.environ[CHARTER_VARIABLE] = str(project.path.resolve())
     os.environ[RELOAD_VARIABLE] = str(reload_seconds)
@@ -83,8 +102,12 @@ def score(
     ] = False,
     charter: CharterOption = Path("charter.yaml"),
     as_json: JsonOption = False,
+    cluster: ClusterOption = None,
 ) -> None:
-    """Score a file or a query in chunks; bad rows go to a quarantine file with the reason."""
+    """Score a file or a query in chunks; bad rows go to a quarantine file with the reason.
+
+    With --cluster, SOURCE may be a folder, a glob or an fsspec URL and OUTPUT becomes a folder
+    of Parquet parts, one per partition."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -94,10 +117,12 @@ def score(
     )
 
     from charter.api import Project
+    from charter.scale import cluster_option
 
     project = Project(charter)
+    spec = cluster_option(cluster)
     with Progress(
-        TextColumn("Scoring"),
+        TextColumn(f"Scoring partitions on {spec.describe()}" if spec else "Scoring"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
@@ -115,6 +140,8 @@ def score(
             log=not no_log,
             on_start=lambda total: progress.update(task, total=total),
             on_rows=lambda rows: progress.advance(task, rows),
+            cluster=spec,
+            on_partition=lambda done, total: progress.update(task, completed=done, total=total),
         )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from charter.data import DATASET, Dataset, open_dataset, quote_identifier, read_file
 from charter.errors import CharterError, UsageError
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from charter.audit import AuditResult
     from charter.monitoring._monitor import MonitorReport
     from charter.monitoring._retrain import RetrainOutcome
+    from charter.scale import ClusterSpec
     from charter.serving._batch import BatchResult
 
 __all__ = ["Project", "draft_from_data"]
@@ -99,8 +100,15 @@ class Project:
         write_contract_file: bool = True,
         now: datetime | None = None,
         on_step: Callable[[str], None] | None = None,
+        cluster: ClusterSpec | None = None,
     ) -> AuditResult:
-        """Run the readiness audit; the first time, also write `contract.yaml` beside the charter."""
+        """Run the readiness audit; the first time, also write `contract.yaml` beside the charter.
+
+        With `cluster`, the statistics are computed on a Dask cluster (see `charter.scale`)."""
+        if cluster is not None:
+            return self._audit_on_cluster(
+                cluster, write_contract_file=write_contract_file, now=now, on_step=on_step
+            )
         dataset = self.dataset()
         from charter.audit._run import run_audit  # scipy.stats: imported only when auditing
 
@@ -109,6 +117,26 @@ class Project:
             write_contract(
                 infer_contract(self.charter, dataset, result.profile), self.contract_path
             )
+        return result
+
+    def _audit_on_cluster(
+        self,
+        cluster: ClusterSpec,
+        *,
+        write_contract_file: bool,
+        now: datetime | None,
+        on_step: Callable[[str], None] | None,
+    ) -> AuditResult:
+        from charter.scale import connect, read_charter_data
+        from charter.scale._audit import audit_on_cluster
+        from charter.scale._contract import contract_on_cluster
+
+        with connect(cluster):
+            data = read_charter_data(self.charter, base_dir=self.path.parent)
+            result = audit_on_cluster(self.charter, data, now=now, on_step=on_step)
+            if write_contract_file and not self.contract_path.exists():
+                contract = contract_on_cluster(self.charter, data, result.profile)
+                write_contract(contract, self.contract_path)
         return result
 
     def train(
@@ -121,12 +149,38 @@ class Project:
         extra: Sequence[Candidate] = (),
         now: datetime | None = None,
         on_step: Callable[[str], None] | None = None,
+        cluster: ClusterSpec | None = None,
     ) -> TrainResult:
         """Train and validate the candidates; save them with the result under `.charter/runs/`.
 
         `extra` takes your own candidates, e.g. `CustomCandidate(RandomForestClassifier(), name="forest")`:
-        they face the same holdout, folds and business metric as charter's own.
+        they face the same holdout, folds and business metric as charter's own. With `cluster`,
+        the data stays on a Dask cluster and the boosted candidate trains there (`charter.scale`).
         """
+        if cluster is not None:
+            from charter.scale import connect, read_charter_data
+            from charter.scale._train import train_on_cluster
+
+            with connect(cluster):
+                trained = train_on_cluster(
+                    self.charter,
+                    read_charter_data(self.charter, base_dir=self.path.parent),
+                    workspace=self.workspace,
+                    seed=seed,
+                    folds=folds,
+                    budget_seconds=budget_seconds,
+                    only=only,
+                    extra=extra,
+                    now=now,
+                    on_step=on_step,
+                )
+            settings = {
+                "seed": seed,
+                "folds": folds,
+                "budget_seconds": budget_seconds,
+                "cluster": cluster.describe(),
+            }
+            return self._register(trained, self.workspace, settings=settings, on_step=on_step)[1]
         return self._train_and_register(
             self.dataset(),
             self.workspace,
@@ -165,9 +219,21 @@ class Project:
             now=now,
             on_step=on_step,
         )
+        settings = {"seed": seed, "folds": folds, "budget_seconds": budget_seconds}
+        return self._register(trained, folder, settings=settings, on_step=on_step)
+
+    def _register(
+        self,
+        trained: Trained,
+        folder: Path,
+        *,
+        settings: dict[str, Any],
+        on_step: Callable[[str], None] | None,
+    ) -> tuple[Trained, TrainResult]:
+        """Add the evidence, save the run under `folder`, and register its candidates."""
         from charter.reports import render_model_card, render_version_cards  # matplotlib: 0.4 s
 
-        trained = with_evidence(trained, self.charter, seed=seed)
+        trained = with_evidence(trained, self.charter, seed=int(settings["seed"]))
         card = render_model_card(trained.result, self.charter)
         saved = save_run(trained, folder / "runs", documents={"model_card.html": card})
         if on_step:
@@ -182,7 +248,7 @@ class Project:
                 cards=render_version_cards(trained.result, self.charter),
                 project_folder=self.folder,
                 holdout_path=folder / "holdout.parquet",
-                settings={"seed": seed, "folds": folds, "budget_seconds": budget_seconds},
+                settings=settings,
             ),
             actor=actor(),
             documents=self._documents(),
@@ -303,9 +369,27 @@ class Project:
         log: bool = True,
         on_start: Callable[[int | None], None] | None = None,
         on_rows: Callable[[int], None] | None = None,
+        cluster: ClusterSpec | None = None,
+        on_partition: Callable[[int, int], None] | None = None,
     ) -> BatchResult:
         """Score a file (or, with `query`, a database URL's query) with the production version
-        (or `version`); scores to `output`, rows breaking the contract to `quarantine`."""
+        (or `version`); scores to `output`, rows breaking the contract to `quarantine`.
+
+        With `cluster`, `source` may be a file, folder, glob or fsspec URL: the workers score
+        its partitions and `output` becomes a folder of Parquet parts (`charter.scale`);
+        `on_partition(done, total)` follows them."""
+        if cluster is not None:
+            return self._score_on_cluster(
+                cluster,
+                source,
+                output,
+                query=query,
+                quarantine=quarantine,
+                version=version,
+                explain=explain,
+                log=log,
+                on_partition=on_partition,
+            )
         from charter.serving._batch import batches_of_file, batches_of_query, score_batch
         from charter.serving._log import PredictionLog
         from charter.serving._service import deploy
@@ -345,6 +429,40 @@ class Project:
         finally:
             if predictions is not None:
                 predictions.close()
+
+    def _score_on_cluster(
+        self,
+        cluster: ClusterSpec,
+        source: str | os.PathLike[str],
+        output: str | os.PathLike[str],
+        *,
+        query: str | None,
+        quarantine: str | os.PathLike[str] | None,
+        version: str | int | None,
+        explain: bool,
+        log: bool,
+        on_partition: Callable[[int, int], None] | None,
+    ) -> BatchResult:
+        from charter.scale import connect, read_location
+        from charter.scale._score import score_on_cluster
+
+        if query is not None:
+            raise UsageError(
+                "--query is read on this machine; on a cluster, score files, a folder, a glob or "
+                "an fsspec URL (export the query's rows to Parquet first), or drop --cluster."
+            )
+        with connect(cluster):
+            data = read_location(str(source), base_dir=Path.cwd())
+            return score_on_cluster(
+                self,
+                data,
+                Path(output),
+                quarantine=None if quarantine is None else Path(quarantine),
+                version=version,
+                explain=explain,
+                log=log,
+                on_partition=on_partition,
+            )
 
     def detach_shadow(self, *, reason: str | None = None) -> None:
         """Stop scoring production's traffic with the shadow version."""
@@ -405,9 +523,22 @@ class Project:
         windows: int = 14,
         current: str | os.PathLike[str] | None = None,
         send: bool = True,
+        cluster: ClusterSpec | None = None,
     ) -> MonitorReport:
         """Measure production per window of the prediction log (or of the dataset `current`)
-        and send the alerts; `window` is a duration ("1d") or a number of predictions ("5000")."""
+        and send the alerts; `window` is a duration ("1d") or a number of predictions ("5000").
+
+        With `cluster`, the dataset `current` (a file, folder, glob or fsspec URL) is measured
+        on a Dask cluster, its statistics merged from the partitions (`charter.scale`)."""
+        if cluster is not None:
+            if current is None:
+                raise UsageError("monitoring on a cluster measures a dataset: name it (current=)")
+            from charter.scale import connect, read_location
+            from charter.scale._monitor import monitor_on_cluster
+
+            with connect(cluster):
+                data = read_location(str(current), base_dir=Path.cwd())
+                return monitor_on_cluster(self, data, source=str(current), send=send)
         from charter.monitoring._monitor import monitor
         from charter.monitoring._windows import parse_window
 

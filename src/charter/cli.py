@@ -15,7 +15,8 @@ from rich.markup import escape
 from rich.prompt import Confirm, Prompt
 
 from charter._atomic import write_text_atomic
-from charter._cli_common import CharterOption, _console, _friendly
+from charter._cli_common import CharterOption, ClusterOption, _console, _friendly
+from charter._cli_export import COMMANDS as EXPORT_COMMANDS
 from charter._cli_monitor import COMMANDS as MONITOR_COMMANDS
 from charter._cli_registry import COMMANDS
 from charter._cli_serving import COMMANDS as SERVING_COMMANDS
@@ -191,18 +192,24 @@ def audit(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also show informational findings.")
     ] = False,
+    cluster: ClusterOption = None,
 ) -> None:
     """Audit the data's readiness: volume, quality, leakage, timeliness, bias. Exit 1 when NOT READY."""
     from charter._render import render_audit
     from charter.api import Project
     from charter.audit import Verdict
     from charter.reports import write_audit_html
+    from charter.scale import cluster_option
 
     project = Project(charter)
+    spec = cluster_option(cluster)
     had_contract = project.contract_path.exists()
     err = _console(stderr=True)
-    with err.status("Auditing…") as status:
-        result = project.audit(on_step=lambda step: status.update(f"Auditing: {step}…"))
+    where = f" on {spec.describe()}" if spec else ""
+    with err.status(f"Auditing{where}…") as status:
+        result = project.audit(
+            on_step=lambda step: status.update(f"Auditing{where}: {step}…"), cluster=spec
+        )
     report = html or project.workspace / "reports" / f"audit-{result.started:%Y%m%dT%H%M%S}.html"
     write_audit_html(result, report)
     document = json.dumps(result.to_dict(), indent=2)
@@ -238,20 +245,25 @@ def train(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result as one JSON document.")
     ] = False,
+    cluster: ClusterOption = None,
 ) -> None:
     """Train the baseline, simple and boosted candidates; exit 3 when none beats the baseline."""
     from charter._render import render_registered, render_training
     from charter.api import Project
+    from charter.scale import cluster_option
 
     project = Project(charter)
+    spec = cluster_option(cluster)
     names = [n.strip() for n in only.split(",") if n.strip()] if only else None
-    with _console(stderr=True).status("Training…") as status:
+    where = f" on {spec.describe()}" if spec else ""
+    with _console(stderr=True).status(f"Training{where}…") as status:
         result = project.train(
             seed=seed,
             folds=folds,
             budget_seconds=budget,
             only=names,
-            on_step=lambda s: status.update(f"Training: {s}…"),
+            on_step=lambda s: status.update(f"Training{where}: {s}…"),
+            cluster=spec,
         )
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
@@ -515,8 +527,8 @@ def _demo_traffic(console: Console, project: Any, batch: Path) -> None:
         )
 
 
-for _command in (*COMMANDS, *SERVING_COMMANDS, *MONITOR_COMMANDS, *UI_COMMANDS):
-    app.command()(_command)
+for _command in (*COMMANDS, *SERVING_COMMANDS, *MONITOR_COMMANDS, *UI_COMMANDS, *EXPORT_COMMANDS):
+    app.command(name=_command.__name__.replace("_", "-"))(_command)
 app.add_typer(keys_app)
 
 

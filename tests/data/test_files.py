@@ -175,9 +175,18 @@ def test_glob_matching_nothing(tmp_path):
         read_file(tmp_path / "*.parquet")
 
 
-def test_folder_instead_of_file(tmp_path):
-    with pytest.raises(DataSourceError, match="is a folder"):
+def test_a_folder_without_data_files_is_named(tmp_path):
+    (tmp_path / "notes.txt").write_text("not data")
+    with pytest.raises(DataSourceError, match="is a folder with no Parquet, CSV or JSON-lines"):
         read_file(tmp_path)
+
+
+def test_a_folder_stands_for_its_data_files_nested_included(tmp_path):
+    write(tmp_path / "a.csv", "x,y\n1,a\n2,b\n")
+    (tmp_path / "2025").mkdir()
+    write(tmp_path / "2025" / "b.csv", "x,y\n3,c\n")
+    (tmp_path / "notes.txt").write_text("not data")
+    assert sorted(read_file(tmp_path).to_arrow().column("x").to_pylist()) == [1, 2, 3]
 
 
 def test_empty_file(tmp_path):

@@ -13,6 +13,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
 from charter.errors import UsageError
 from charter.modeling._baseline import BaselineCandidate
@@ -371,6 +372,19 @@ def test_custom_estimator_without_preprocessing_gets_the_raw_columns() -> None:
     fitted = CustomCandidate(model, name="hgb", preprocess=False).fit(frame)
     assert not isinstance(fitted.model_, Pipeline)
     assert np.all(np.isfinite(fitted.predict(frame)))
+
+
+def test_a_custom_pipeline_of_its_own_is_described_without_charters_steps() -> None:
+    frame = make_frame()
+    numbers = [c for c in frame.X.columns if c != "c"]
+    model = HistGradientBoostingClassifier(max_iter=10, random_state=0)  # takes missing values
+    own = Pipeline([("scale", StandardScaler()), ("model", model)])
+    fitted = CustomCandidate(own, name="own", preprocess=False).fit(
+        with_features(frame, frame.X[numbers])
+    )
+    described = fitted.params()
+    assert described["estimator"] == "sklearn.pipeline.Pipeline"
+    assert described["preprocess"] is False
 
 
 def test_custom_regressor_predicts_values() -> None:

@@ -13,6 +13,7 @@ Thresholds (documented constants):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from scipy import stats
 from charter.audit._context import AuditContext
 from charter.audit._findings import Finding, Severity
 from charter.data import DATASET, quote_identifier
+from charter.spec import Charter
 from charter.spec._classes import class_label, same_class
 
 __all__ = [
@@ -33,7 +35,10 @@ __all__ = [
     "TargetClasses",
     "anova_p_value",
     "check_bias",
+    "class_balance",
     "class_label",
+    "class_order_sql",
+    "classes_from_counts",
     "same_class",
     "target_classes",
 ]
@@ -80,12 +85,26 @@ def _target_classes(ctx: AuditContext) -> TargetClasses | None:
     t = quote_identifier(target)
     rows = ctx.dataset.sql(
         f"SELECT {t}, count(*) AS n FROM {DATASET} WHERE {t} IS NOT NULL "
-        f"GROUP BY 1 ORDER BY n DESC, CAST({t} AS VARCHAR) LIMIT {_MAX_CLASSES}"
+        f"GROUP BY 1 {class_order_sql(target)}"
     )
+    return classes_from_counts(ctx.charter, rows)
+
+
+def class_order_sql(target: str) -> str:
+    """SQL ranking a (target, n) relation's classes: most rows first, ties by the value as text."""
+    return f"ORDER BY n DESC, CAST({quote_identifier(target)} AS VARCHAR) LIMIT {_MAX_CLASSES}"
+
+
+def classes_from_counts(charter: Charter, rows: Sequence[tuple[Any, int]]) -> TargetClasses | None:
+    """The classes from (value, rows) pairs ranked by `class_order_sql`; None when there are none.
+
+    The positive class is the charter's `positive_class` when it matches a value, else the
+    minority class.
+    """
     if not rows:
         return None
     counts = tuple((value, class_label(value), int(n)) for value, n in rows)
-    declared = ctx.charter.positive_class
+    declared = charter.positive_class
     if declared is not None:
         matched = tuple(value for value, _, _ in counts if same_class(declared, value))
         if matched:
@@ -111,7 +130,7 @@ def check_bias(ctx: AuditContext) -> list[Finding]:
     findings: list[Finding] = []
     classes = target_classes(ctx) if ctx.task == "classification" else None
     if classes is not None:
-        findings.append(_class_balance(ctx, classes))
+        findings.append(class_balance(ctx, classes))
     if ctx.charter.target not in ctx.dataset.columns:
         return findings
     for column in ctx.charter.data.sensitive:
@@ -119,7 +138,8 @@ def check_bias(ctx: AuditContext) -> list[Finding]:
     return findings
 
 
-def _class_balance(ctx: AuditContext, classes: TargetClasses) -> Finding:
+def class_balance(ctx: AuditContext, classes: TargetClasses) -> Finding:
+    """`bias.class_balance`: each class's rows and share, and how to judge models given them."""
     total = classes.rows
     table = [
         {"class": label, "rows": n, "share": round(n / total, 4)} for _, label, n in classes.counts

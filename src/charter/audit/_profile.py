@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from charter.data import DATASET, Dataset, quote_identifier
 from charter.data._types import FLOAT_TYPES, Kind, kind_of
 
-__all__ = ["PLACEHOLDERS", "ColumnProfile", "DatasetProfile", "Kind", "kind_of", "profile_dataset"]
+__all__ = [
+    "FULL_COUNTS_LIMIT",
+    "HISTOGRAM_BINS",
+    "PLACEHOLDERS",
+    "QUANTILES",
+    "TOP_VALUES",
+    "ColumnProfile",
+    "DatasetProfile",
+    "Kind",
+    "assemble_profile",
+    "fixed_histogram",
+    "histogram_bin_sql",
+    "kind_of",
+    "profile_dataset",
+    "ranked_values",
+    "text_statistics_of_counts",
+    "text_statistics_sql",
+    "value_sql",
+]
 
 
 PLACEHOLDERS = (
@@ -30,9 +50,14 @@ PLACEHOLDERS = (
 )
 """Strings (compared trimmed and lower-cased) that stand for a missing value."""
 
-_TOP_VALUES = 20
-_FULL_HISTOGRAM_LIMIT = 1000
-_BINS = 20
+TOP_VALUES = 20
+"""Most frequent values kept per text or boolean column."""
+FULL_COUNTS_LIMIT = 1000
+"""Columns with at most this many distinct values keep every value's count."""
+HISTOGRAM_BINS = 20
+"""Equal-width bins between a numeric column's minimum and maximum."""
+QUANTILES = {"q01": 0.01, "q25": 0.25, "q50": 0.5, "q75": 0.75, "q99": 0.99}
+"""The quantiles profiled, by name."""
 
 
 @dataclass(frozen=True)
@@ -80,14 +105,28 @@ def profile_dataset(dataset: Dataset) -> DatasetProfile:
     first = _first_pass(dataset, kinds)
     rows = int(first.pop("__rows"))
     second = _second_pass(dataset, kinds, first)
-    columns = {}
-    for name, dtype in dataset.columns.items():
+    return assemble_profile(dataset.columns, rows, first, second)
+
+
+def assemble_profile(
+    columns: Mapping[str, str],
+    rows: int,
+    first: Mapping[str, Mapping[str, Any]],
+    second: Mapping[str, Mapping[str, Any]],
+) -> DatasetProfile:
+    """The profile from the two scans' statistics, by column (also built from a cluster's).
+
+    `first` holds count, distinct, min, max, mean, std and quantiles; `second` the histogram,
+    top values ("top", and "top_all" when every value was counted) and the text counts.
+    """
+    profiles = {}
+    for name, dtype in columns.items():
         stats, extra = first[name], second.get(name, {})
         missing = rows - int(stats["count"] or 0)
-        columns[name] = ColumnProfile(
+        profiles[name] = ColumnProfile(
             name=name,
             dtype=dtype,
-            kind=kinds[name],
+            kind=kind_of(dtype),
             rows=rows,
             missing=missing,
             distinct=int(stats["distinct"] or 0),
@@ -103,7 +142,7 @@ def profile_dataset(dataset: Dataset) -> DatasetProfile:
             top_values=extra.get("top", ()),
             histogram=extra.get("histogram", ()),
         )
-    return DatasetProfile(rows=rows, columns=columns)
+    return DatasetProfile(rows=rows, columns=profiles)
 
 
 def _first_pass(dataset: Dataset, kinds: dict[str, Kind]) -> dict[str, Any]:
@@ -115,7 +154,7 @@ def _first_pass(dataset: Dataset, kinds: dict[str, Kind]) -> dict[str, Any]:
         layout.append((column, stat))
 
     for name, kind in kinds.items():
-        q = _value(name, dataset.columns[name])
+        q = value_sql(name, dataset.columns[name])
         add(name, "count", f"count({q})")
         add(name, "distinct", f"approx_count_distinct({q})")
         if kind in {"numeric", "temporal"}:
@@ -125,18 +164,15 @@ def _first_pass(dataset: Dataset, kinds: dict[str, Kind]) -> dict[str, Any]:
             x = f"{q}::DOUBLE"
             add(name, "mean", f"avg({x})")
             add(name, "std", f"stddev_samp({x})")
-            add(name, "quantiles", f"approx_quantile({x}, [0.01, 0.25, 0.5, 0.75, 0.99])")
+            probabilities = ", ".join(map(repr, QUANTILES.values()))
+            add(name, "quantiles", f"approx_quantile({x}, [{probabilities}])")
     row = dataset.connection.execute(f"SELECT {', '.join(expressions)} FROM {DATASET}").fetchone()
     assert row is not None
     result: dict[str, Any] = {"__rows": row[0]}
     for (column, stat), value in zip(layout, row[1:], strict=True):
         stats = result.setdefault(column, {})
         if stat == "quantiles":
-            value = {
-                k: v
-                for k, v in zip(("q01", "q25", "q50", "q75", "q99"), value or (), strict=False)
-                if v is not None
-            }
+            value = {k: v for k, v in zip(QUANTILES, value or (), strict=False) if v is not None}
         stats[stat] = value
     return result
 
@@ -147,27 +183,25 @@ def _second_pass(
     expressions: list[str] = []
     layout: list[tuple[str, str, Any]] = []
     for name, kind in kinds.items():
-        q = _value(name, dataset.columns[name])
+        q = value_sql(name, dataset.columns[name])
         stats = first[name]
         if kind == "numeric" and stats.get("min") is not None and stats["max"] is not None:
             low, high = float(stats["min"]), float(stats["max"])
             if high > low:
-                width = (high - low) / _BINS
-                # least() skips NULLs, so filter them out or they land in the last bin.
-                bin_of = f"least(floor(({q}::DOUBLE - {low!r}) / {width!r}), {_BINS - 1})::INTEGER"
-                expressions.append(f"histogram({bin_of}) FILTER (WHERE {q} IS NOT NULL)")
+                width = (high - low) / HISTOGRAM_BINS
+                expressions.append(histogram_bin_sql(q, low, width))
                 layout.append((name, "histogram", (low, width)))
             else:
                 expressions.append(f"count({q})")
                 layout.append((name, "constant", low))
         elif kind in {"categorical", "boolean"}:
-            if int(stats["distinct"] or 0) <= _FULL_HISTOGRAM_LIMIT:
+            if int(stats["distinct"] or 0) <= FULL_COUNTS_LIMIT:
                 expressions.append(f"histogram({q})")
                 layout.append((name, "top", None))
             else:
-                expressions.append(f"approx_top_k({q}, {_TOP_VALUES})")
+                expressions.append(f"approx_top_k({q}, {TOP_VALUES})")
                 layout.append((name, "top_approx", None))
-                for stat, sql in _text_statistics(f"{q}::VARCHAR").items():
+                for stat, sql in text_statistics_sql(f"{q}::VARCHAR").items():
                     expressions.append(f"sum({sql})")
                     layout.append((name, stat, None))
     if not expressions:
@@ -178,21 +212,12 @@ def _second_pass(
     for (name, what, extra), value in zip(layout, row, strict=True):
         if what == "histogram":
             low, width = extra
-            counts = dict(value or {})
-            result[name] = {
-                "histogram": tuple(
-                    (low + i * width, low + (i + 1) * width, int(counts.get(i, 0)))
-                    for i in range(_BINS)
-                )
-            }
+            result[name] = {"histogram": fixed_histogram(low, width, value or {})}
         elif what == "constant":
             result[name] = {"histogram": ((extra, extra, int(value)),)}
         elif what == "top":
-            ranked = sorted((value or {}).items(), key=lambda kv: (-kv[1], str(kv[0])))
-            result[name] = {
-                "top": tuple((k, int(v)) for k, v in ranked[:_TOP_VALUES]),
-                "top_all": tuple((k, int(v)) for k, v in ranked),
-            }
+            ranked = ranked_values(value or {})
+            result[name] = {"top": ranked[:TOP_VALUES], "top_all": ranked}
         elif what == "top_approx":
             result[name] = {"top": tuple((k, -1) for k in (value or []))}
         else:
@@ -201,7 +226,30 @@ def _second_pass(
     return result
 
 
-def _text_statistics(value: str) -> dict[str, str]:
+def histogram_bin_sql(q: str, low: float, width: float) -> str:
+    """SQL for the counts of `q` in `HISTOGRAM_BINS` bins of `width` from `low`, as a map."""
+    # least() skips NULLs, so filter them out or they land in the last bin.
+    bin_of = f"least(floor(({q}::DOUBLE - {low!r}) / {width!r}), {HISTOGRAM_BINS - 1})::INTEGER"
+    return f"histogram({bin_of}) FILTER (WHERE {q} IS NOT NULL)"
+
+
+def fixed_histogram(
+    low: float, width: float, counts: Mapping[int, int]
+) -> tuple[tuple[float, float, int], ...]:
+    """(left edge, right edge, count) of every bin, from the counts by bin number."""
+    return tuple(
+        (low + i * width, low + (i + 1) * width, int(counts.get(i, 0)))
+        for i in range(HISTOGRAM_BINS)
+    )
+
+
+def ranked_values(counts: Mapping[Any, int]) -> tuple[tuple[Any, int], ...]:
+    """Values with their counts, most frequent first, ties in the order of their text."""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    return tuple((k, int(v)) for k, v in ranked)
+
+
+def text_statistics_sql(value: str) -> dict[str, str]:
     """SQL counting, per row, strings that mean missing, parse as numbers, or parse as timestamps."""
     cleaned = f"lower(trim({value}))"
     tokens = ", ".join("'" + p.replace("'", "''") + "'" for p in PLACEHOLDERS)
@@ -216,27 +264,39 @@ def _text_statistics_of_counts(
     dataset: Dataset, kinds: dict[str, Kind], result: dict[str, dict[str, Any]]
 ) -> None:
     """For columns whose full value counts are known, evaluate the text statistics on distinct values only."""
-    names, values, counts = [], [], []
-    for name, stats in result.items():
-        if kinds[name] == "categorical" and "placeholders" not in stats:
-            for value, count in stats.get("top_all", ()):
-                names.append(name)
-                values.append(None if value is None else str(value))
-                counts.append(count)
+    counted = {
+        name: stats["top_all"]
+        for name, stats in result.items()
+        if kinds[name] == "categorical" and "placeholders" not in stats and "top_all" in stats
+    }
+    for name, totals in text_statistics_of_counts(dataset.connection, counted).items():
+        result[name].update(totals)
+
+
+def text_statistics_of_counts(
+    connection: duckdb.DuckDBPyConnection, counts: Mapping[str, Iterable[tuple[Any, int]]]
+) -> dict[str, dict[str, int]]:
+    """The text statistics of columns given as (value, count) pairs, evaluated once per value."""
+    names, values, numbers = [], [], []
+    for name, pairs in counts.items():
+        for value, count in pairs:
+            names.append(name)
+            values.append(None if value is None else str(value))
+            numbers.append(count)
     if not names:
-        return
-    table = pa.table({"name": names, "value": values, "n": counts})
-    statistics = _text_statistics("value")
+        return {}
+    table = pa.table({"name": names, "value": values, "n": numbers})
+    statistics = text_statistics_sql("value")
     sums = ", ".join(f"sum(n * {sql})" for sql in statistics.values())
-    relation = dataset.connection.from_arrow(table)
+    relation = connection.from_arrow(table)
     rows = relation.query("counts", f"SELECT name, {sums} FROM counts GROUP BY name").fetchall()
-    for name, *totals in rows:
-        result[name].update(
-            {stat: int(total or 0) for stat, total in zip(statistics, totals, strict=True)}
-        )
+    return {
+        name: {stat: int(total or 0) for stat, total in zip(statistics, totals, strict=True)}
+        for name, *totals in rows
+    }
 
 
-def _value(name: str, dtype: str) -> str:
+def value_sql(name: str, dtype: str) -> str:
     """SQL for a column's values as profiled: NaN and infinities count as missing."""
     q = quote_identifier(name)
     upper = dtype.upper()

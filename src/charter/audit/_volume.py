@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from charter.audit._bias import target_classes
+from charter.audit._bias import TargetClasses, target_classes
 from charter.audit._context import AuditContext
 from charter.audit._findings import Finding, Severity
 from charter.audit._quickmodel import (
@@ -49,6 +49,7 @@ __all__ = [
     "STEEP_GAIN",
     "CurvePoint",
     "check_volume",
+    "count_findings",
     "curve_verdict",
     "gain_per_doubling",
 ]
@@ -72,16 +73,24 @@ def check_volume(ctx: AuditContext) -> list[Finding]:
     Checks: `volume.rows`, `volume.class_size` (classification), `volume.rows_per_feature`,
     `volume.learning_curve`.
     """
-    rows = _known_rows(ctx)
-    findings = [_rows(ctx, rows)]
-    if ctx.task == "classification":
-        classes = _class_size(ctx)
-        if classes is not None:
-            findings.append(classes)
-    findings.append(_rows_per_feature(ctx, rows))
+    classes = target_classes(ctx) if ctx.task == "classification" else None
+    findings = count_findings(ctx, rows=_known_rows(ctx), classes=classes)
     curve = _learning_curve(ctx)
     if curve is not None:
         findings.append(curve)
+    return findings
+
+
+def count_findings(ctx: AuditContext, *, rows: int, classes: TargetClasses | None) -> list[Finding]:
+    """`volume.rows`, `volume.class_size` (when `classes` are given) and `volume.rows_per_feature`.
+
+    `rows` is the number of rows with a known target; `ctx.profile` gives the total and the
+    features' widths. A cluster passes the counts of all its rows here.
+    """
+    findings = [_rows(ctx, rows)]
+    if classes is not None:
+        findings.append(_class_size(ctx, classes))
+    findings.append(_rows_per_feature(ctx, rows))
     return findings
 
 
@@ -128,10 +137,7 @@ def _rows(ctx: AuditContext, rows: int) -> Finding:
     )
 
 
-def _class_size(ctx: AuditContext) -> Finding | None:
-    classes = target_classes(ctx)
-    if classes is None:
-        return None
+def _class_size(ctx: AuditContext, classes: TargetClasses) -> Finding:
     total = classes.rows
     table = [
         {"class": lbl, "rows": n, "share": round(n / total, 4)} for _, lbl, n in classes.counts

@@ -14,7 +14,7 @@ import glob
 import os
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -37,6 +37,7 @@ __all__ = [
     "ResolvedFiles",
     "duckdb_message",
     "file_format",
+    "file_scans",
     "load_file",
     "resolve_files",
 ]
@@ -57,6 +58,8 @@ _EXTENSIONS: dict[str, FileFormat] = {
 }
 _COMPRESSION = {".gz", ".gzip", ".zst"}
 _GLOB_CHARS = set("*?[")
+FOLDER_PATTERNS = ("*.parquet", "*.csv", "*.csv.gz", "*.jsonl", "*.json")
+"""What a folder named as a source stands for: its files of the first kind found (in order)."""
 _YES_NO_ROWS = 1000
 _HINT_LINES = ("Possible Solution", "Possible solutions", "* ")
 
@@ -120,9 +123,13 @@ def resolve_files(path: str, *, base_dir: Path, origin: Origin) -> ResolvedFiles
             )
         return ResolvedFiles(location, files)
     if resolved.is_dir():
+        for pattern in FOLDER_PATTERNS:  # a folder stands for the data files in it
+            found = sorted(p for p in resolved.glob(f"**/{pattern}") if p.is_file())
+            if found:
+                return ResolvedFiles(str(resolved / "**" / pattern), tuple(found))
         raise DataSourceError(
-            f"{origin.subject}: {location} is a folder, not a file ({where}). "
-            f"Name a file, or a glob such as {path.rstrip('/')}/*.parquet."
+            f"{origin.subject}: {location} is a folder with no Parquet, CSV or JSON-lines file "
+            f"in it ({where}). Name a file, or a glob such as {path.rstrip('/')}/*.parquet."
         )
     if not resolved.is_file():
         raise DataSourceError(
@@ -280,7 +287,7 @@ def _read_csv_files(
     *,
     materialize: bool | None = None,
 ) -> None:
-    text = _yes_no_columns(load, _csv_scan(files, source, encoding))
+    text = {c: "VARCHAR" for c in _yes_no_columns(load, _csv_scan(files, source, encoding))}
     load.text(
         lambda sample: _csv_scan(files, source, encoding, sample, text), materialize=materialize
     )
@@ -312,7 +319,7 @@ def _csv_scan(
     source: FileSource,
     encoding: str,
     sample_size: int | None = None,
-    text_columns: Sequence[str] = (),
+    types: Mapping[str, str] | None = None,
 ) -> str:
     options = ["auto_detect = true", f"encoding = {_literal(encoding)}"]
     if source.delimiter is not None:
@@ -325,14 +332,19 @@ def _csv_scan(
         options.append("union_by_name = true")
     if sample_size is not None:
         options.append(f"sample_size = {int(sample_size)}")
-    if text_columns:
-        types = ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in text_columns)
-        options.append(f"types = {{{types}}}")
+    if types:
+        pinned = ", ".join(f"{_literal(c)}: {_literal(t)}" for c, t in types.items())
+        options.append(f"types = {{{pinned}}}")
     return f"read_csv({_file_list(files)}, {', '.join(options)})"
 
 
-def _json_scan(files: Sequence[Path], sample_size: int | None) -> str:
+def _json_scan(
+    files: Sequence[Path], sample_size: int | None, types: Mapping[str, str] | None = None
+) -> str:
     options = ["format = 'auto'"]
+    if types:
+        pinned = ", ".join(f"{_literal(c)}: {_literal(t)}" for c, t in types.items())
+        options.append(f"columns = {{{pinned}}}")
     if len(files) > 1:
         options.append("union_by_name = true")
     if sample_size is not None:
@@ -395,3 +407,57 @@ def _materialize_limit() -> int:
     except (AttributeError, ValueError, OSError):
         memory = 8 << 30
     return int(memory) // 8
+
+
+def file_scans(
+    name: str, source: FileSource, *, base_dir: Path
+) -> tuple[FileFormat, tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """A file source split file by file, for readers elsewhere (a cluster's workers).
+
+    Returns the format, the files (Parquet) or one DuckDB scan per file with every column's type
+    pinned to what the whole source reads as (CSV, JSON lines), and the (name, DuckDB type)
+    columns. Only the first rows are looked at to settle types, never the whole source.
+    """
+    origin = Origin.charter(name)
+    files = resolve_files(source.path, base_dir=base_dir, origin=origin)
+    fmt = file_format(source, files, origin=origin)
+    connection = duckdb.connect()
+    load = _Load(connection, name, files, fmt, origin)
+    try:
+        if fmt == "parquet":
+            whole = _parquet_scan(files.files)
+        elif fmt == "json":
+            whole = _json_scan(files.files, None)
+        else:
+            encoding = (
+                normalize_encoding(
+                    source.encoding, subject=origin.subject, option=origin.option("encoding")
+                )
+                if source.encoding is not None
+                else detect_encoding(files.files[0])
+            )
+            if encoding not in DUCKDB_ENCODINGS:
+                raise DataSourceError(
+                    f"{origin.subject}: {encoding} text is read on one machine only; convert "
+                    f"{files.location} to UTF-8 (or Parquet) to read it on a cluster"
+                )
+            text = {
+                c: "VARCHAR"
+                for c in _yes_no_columns(load, _csv_scan(files.files, source, encoding))
+            }
+            whole = _csv_scan(files.files, source, encoding, None, text)
+        try:
+            described = connection.execute(f"DESCRIBE SELECT * FROM {whole}").fetchall()
+        except duckdb.Error as exc:
+            raise load.unreadable(exc) from exc
+    finally:
+        connection.close()
+    columns = tuple((str(c[0]), str(c[1])) for c in described)
+    if fmt == "parquet":
+        return fmt, tuple(str(f) for f in files.files), columns
+    types = dict(columns)
+    if fmt == "json":
+        scans = tuple(_json_scan([f], None, types) for f in files.files)
+    else:
+        scans = tuple(_csv_scan([f], source, encoding, None, types) for f in files.files)
+    return fmt, scans, columns

@@ -35,7 +35,13 @@ from charter.modeling._candidates import (
 from charter.modeling._frame import ModelingFrame, Task
 from charter.modeling._simple import column_kinds
 
-__all__ = ["DEFAULT_CONFIG", "BoostedCandidate"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "BoostedCandidate",
+    "base_params",
+    "booster_input",
+    "encode_features",
+]
 
 DEFAULT_CONFIG: dict[str, float | int] = {
     "num_leaves": 31,
@@ -235,31 +241,10 @@ class BoostedCandidate:
         return self.booster_
 
     def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:
-        columns: dict[str, Any] = {}
-        for column in self.features_:
-            values = X[column]
-            if column in self.categories_:
-                categories = pd.Index(self.categories_[column], dtype=object)
-                codes = categories.get_indexer(values.astype(object))  # -1: unseen or missing
-                columns[column] = pd.Categorical.from_codes(codes, categories=categories)
-            else:
-                columns[column] = pd.to_numeric(values, errors="coerce").astype(np.float64)
-        return pd.DataFrame(columns, index=pd.RangeIndex(len(X)))
+        return encode_features(X, self.features_, self.categories_)
 
     def _base_params(self, rows: int) -> dict[str, Any]:
-        classification = self.task == "classification"
-        # OpenMP threads cost more than they save on small data, and far more on a busy machine.
-        threads = _THREADS if rows >= _THREADED_ROWS else 1
-        return {
-            "objective": "binary" if classification else "regression",
-            "metric": "binary_logloss" if classification else "l2",
-            "verbosity": -1,
-            "num_threads": threads,
-            "deterministic": True,
-            "force_col_wise": True,
-            "seed": self.seed,
-            "feature_pre_filter": False,
-        }
+        return base_params(self.task, seed=self.seed, rows=rows)
 
     def _search(
         self,
@@ -307,6 +292,51 @@ class BoostedCandidate:
             "best_trial": trials.index(best),
         }
         return dict(best["config"]), int(best["iterations"]), search
+
+
+def encode_features(
+    X: pd.DataFrame, features: Sequence[str], categories: Mapping[str, Sequence[Any]]
+) -> pd.DataFrame:
+    """`X`'s `features` as a booster takes them: numbers as float64, `categories` re-applied.
+
+    Values outside a column's categories (unseen or missing) become missing values.
+    """
+    columns: dict[str, Any] = {}
+    for column in features:
+        values = X[column]
+        if column in categories:
+            known = pd.Index(list(categories[column]), dtype=object)
+            codes = known.get_indexer(values.astype(object))  # -1: unseen or missing
+            columns[column] = pd.Categorical.from_codes(codes, categories=known)
+        else:
+            numbers = pd.Series(pd.to_numeric(values, errors="coerce"))
+            # By position: `X` may come with any index (a filtered partition).
+            columns[column] = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(X)))
+
+
+def booster_input(
+    X: pd.DataFrame, features: Sequence[str], categories: Mapping[str, Sequence[Any]]
+) -> pd.DataFrame:
+    """`encode_features` with the columns named by position (`f0`, `f1`, ...), as boosters know them."""
+    return _positional(encode_features(X, features, categories))
+
+
+def base_params(task: Task, *, seed: int, rows: int) -> dict[str, Any]:
+    """The LightGBM parameters every boosted fit shares, for `rows` training rows."""
+    classification = task == "classification"
+    # OpenMP threads cost more than they save on small data, and far more on a busy machine.
+    threads = _THREADS if rows >= _THREADED_ROWS else 1
+    return {
+        "objective": "binary" if classification else "regression",
+        "metric": "binary_logloss" if classification else "l2",
+        "verbosity": -1,
+        "num_threads": threads,
+        "deterministic": True,
+        "force_col_wise": True,
+        "seed": seed,
+        "feature_pre_filter": False,
+    }
 
 
 def _trial(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -14,11 +15,22 @@ from charter.errors import UsageError
 from charter.spec import Charter
 from charter.spec._classes import class_label, same_class
 
-__all__ = ["ModelingFrame", "Task", "build_frame"]
+__all__ = [
+    "ROW_ID",
+    "ModelingFrame",
+    "Task",
+    "build_frame",
+    "check_target",
+    "feature_type",
+    "frame_from_rows",
+    "read_rows",
+    "target_classes",
+]
 
 Task = Literal["classification", "regression"]
 
-_ROW_ID = "__charter_row_id"
+ROW_ID = "__charter_row_id"
+"""The column `read_rows` gives each row's id in."""
 _BASELINE = "__charter_baseline"
 _IDENTIFIER_SHARE = 0.95  # text columns with more distinct values than this share of rows are ids
 _NUMERIC_TEXT_SHARE = 0.9  # text columns whose values mostly parse as numbers are read as numbers
@@ -78,18 +90,33 @@ def build_frame(
     `feature_types` (from an earlier frame) fixes how each feature is read, so new data is encoded
     exactly as the training data was; without it the types are decided from this data.
     """
-    target = charter.target
-    if target not in dataset.columns:
+    rows = read_rows(charter, dataset)
+    return frame_from_rows(charter, rows, dataset.columns, task=task, feature_types=feature_types)
+
+
+def check_target(target: str, columns: Iterable[str]) -> None:
+    """A UsageError naming the data's columns when the charter's target is not one of them."""
+    names = list(columns)
+    if target not in names:
         raise UsageError(
-            f"target {target!r} is not a column of the data; columns are: {', '.join(dataset.columns)}"
+            f"target {target!r} is not a column of the data; columns are: {', '.join(names)}"
         )
+
+
+def read_rows(charter: Charter, dataset: Dataset) -> pd.DataFrame:
+    """Every row with a known target, with its row id and baseline rule value, ordered by row id.
+
+    The row id hashes every column's value, so a row keeps its id wherever it is read.
+    """
+    target = charter.target
+    check_target(target, dataset.columns)
     columns = list(dataset.columns)
     row_hash = "hash(" + ", ".join(quote_identifier(c) for c in columns) + ")"
     rule = charter.baseline.rule
     baseline_sql = f", ({rule}) AS {_BASELINE}" if rule else ""
     query = (
-        f"SELECT {row_hash} AS {_ROW_ID}, *{baseline_sql} FROM {DATASET} "
-        f"WHERE {quote_identifier(target)} IS NOT NULL ORDER BY {_ROW_ID}"
+        f"SELECT {row_hash} AS {ROW_ID}, *{baseline_sql} FROM {DATASET} "
+        f"WHERE {quote_identifier(target)} IS NOT NULL ORDER BY {ROW_ID}"
     )
     try:
         table = dataset.connection.sql(query).to_arrow_table()
@@ -101,24 +128,41 @@ def build_frame(
                 "e.g. \"contract = 'monthly' and tenure < 12\"."
             ) from None
         raise
-    frame = table.to_pandas()
+    return table.to_pandas()
+
+
+def frame_from_rows(
+    charter: Charter,
+    frame: pd.DataFrame,
+    types: dict[str, str],
+    *,
+    task: Task,
+    feature_types: dict[str, str] | None = None,
+    target_classes: tuple[tuple[str, ...], str] | None = None,
+) -> ModelingFrame:
+    """The ModelingFrame of rows from `read_rows`; `types` maps each data column to its type.
+
+    `target_classes` (the classes and the positive one, as `target_classes` decided them on all
+    the data) fixes the target's encoding, so a part of the data is encoded as the whole is.
+    """
+    target = charter.target
     special = charter.special_columns
-    features, dropped, types = _features(
-        frame, dataset.columns, exclude=special, fixed=feature_types
+    features, dropped, chosen = _features(frame, types, exclude=special, fixed=feature_types)
+    y, classes, positive = _target(
+        frame[target], task=task, declared=charter.positive_class, known=target_classes
     )
-    y, classes, positive = _target(frame[target], task=task, declared=charter.positive_class)
     return ModelingFrame(
         task=task,
         X=features,
         y=y,
-        row_id=frame[_ROW_ID].to_numpy(dtype=np.uint64),
+        row_id=frame[ROW_ID].to_numpy(dtype=np.uint64),
         groups=frame[charter.data.entity].to_numpy() if charter.data.entity else None,
         time=pd.to_datetime(frame[charter.data.time]).to_numpy() if charter.data.time else None,
-        baseline=_baseline(frame[_BASELINE]) if rule else None,
+        baseline=_baseline(frame[_BASELINE]) if charter.baseline.rule else None,
         positive_class=positive,
         classes=classes,
         dropped=dropped,
-        feature_types=types,
+        feature_types=chosen,
     )
 
 
@@ -158,7 +202,22 @@ def _features(
 
 
 def _feature_type(column: pd.Series, kind: str, rows: int) -> str:
-    """How a model reads a column: as a number, a category or a date, or not at all (drop:why)."""
+    if kind != "categorical":
+        return feature_type(kind, rows=rows)
+    present = column.dropna()
+    numeric = int(pd.to_numeric(present, errors="coerce").notna().sum())
+    distinct = int(present.nunique())
+    return feature_type(kind, rows=rows, present=len(present), numeric=numeric, distinct=distinct)
+
+
+def feature_type(
+    kind: str, *, rows: int, present: int = 0, numeric: int = 0, distinct: int = 0
+) -> str:
+    """How a model reads a column: as a number, a category or a date, or not at all (drop:why).
+
+    `kind` is the column's kind of type; for text (kind "categorical") the counts over the `rows`
+    with a known target decide: `present` values, `numeric` of them parse as numbers, `distinct`.
+    """
     if kind == "numeric":
         return "number"
     if kind == "temporal":
@@ -167,19 +226,21 @@ def _feature_type(column: pd.Series, kind: str, rows: int) -> str:
         return "category"
     if kind != "categorical":
         return "drop:its type is not used by models"
-    present = column.dropna()
-    numbers = pd.to_numeric(present, errors="coerce")
-    if len(present) and numbers.notna().mean() >= _NUMERIC_TEXT_SHARE:
+    if present and numeric / present >= _NUMERIC_TEXT_SHARE:
         return (
             "number"  # numbers stored as text (the audit says so); blanks and typos become missing
         )
-    if present.nunique() > _IDENTIFIER_SHARE * rows:
+    if distinct > _IDENTIFIER_SHARE * max(rows, 1):
         return "drop:an identifier: nearly every row has its own value"
     return "category"
 
 
 def _target(
-    column: pd.Series, *, task: Task, declared: object
+    column: pd.Series,
+    *,
+    task: Task,
+    declared: object,
+    known: tuple[tuple[str, ...], str] | None = None,
 ) -> tuple[np.ndarray, tuple[str, ...], str | None]:
     if task == "regression":
         values = pd.to_numeric(column, errors="coerce")
@@ -190,7 +251,19 @@ def _target(
             )
         return values.to_numpy(dtype=np.float64), (), None
     labels = column.map(class_label)
-    counts = labels.value_counts()
+    classes, positive = (
+        known if known is not None else target_classes(labels.value_counts(), declared)
+    )
+    y = (labels == positive).to_numpy(dtype=np.int8)
+    return y, classes, positive
+
+
+def target_classes(counts: pd.Series, declared: object) -> tuple[tuple[str, ...], str]:
+    """The classes (the positive one last) and the positive class, from the labels' counts.
+
+    `counts` holds each label's rows, most frequent first. The positive class is the charter's
+    `positive_class`, else the rarer class.
+    """
     if len(counts) < 2:
         raise UsageError(
             f"the target has a single class ({counts.index[0]!r}): there is nothing to predict."
@@ -205,9 +278,8 @@ def _target(
         positive = str(matches[0])
     else:
         positive = str(counts.index[-1])  # the rarer class
-    y = (labels == positive).to_numpy(dtype=np.int8)
     classes = tuple(str(c) for c in counts.index if c != positive) + (positive,)
-    return y, classes, positive
+    return classes, positive
 
 
 def _baseline(column: pd.Series) -> np.ndarray:

@@ -230,7 +230,7 @@ class CustomCandidate:
             },
             "preprocess": self.preprocess,
         }
-        if isinstance(self.model_, Pipeline):
+        if self.preprocess and isinstance(self.model_, Pipeline):  # charter's own "prepare" step
             described.update(_preprocessing_params(self.model_))
         return described
 

@@ -27,15 +27,23 @@ from charter.errors import CharterError, UsageError
 from charter.modeling._frame import ModelingFrame
 
 __all__ = [
+    "CV_REASONS",
+    "HOLDOUT_REASONS",
     "CVScheme",
     "Fold",
     "Holdout",
     "carve_holdout",
+    "check_class_sides",
+    "check_holdout_rows",
     "cv_scheme",
     "holdout_coverage",
     "holdout_mask",
     "load_holdout",
     "save_holdout",
+    "single_time_error",
+    "single_unit_error",
+    "stratified_quotas",
+    "unit_keys",
 ]
 
 HoldoutScheme = Literal["random", "stratified", "grouped", "time"]
@@ -48,13 +56,13 @@ _METADATA_KEY = b"charter.holdout"
 _FORMAT = 1
 _MASK64 = (1 << 64) - 1
 
-_HOLDOUT_REASONS = {
+HOLDOUT_REASONS = {
     "time": "time-ordered: data.time is set, so the test set is the latest period (from {cutoff} on), the way the model will meet new data",
     "grouped": "grouped: an entity (data.entity) appears in several rows, so each entity's rows are all in the test set or all in training",
     "stratified": "stratified: the test set keeps the data's share of each class",
     "random": "random: the target is a number and the rows are independent (no time, no repeated entity), so test rows are drawn at random",
 }
-_CV_REASONS = {
+CV_REASONS = {
     "time": "time-ordered: data.time is set, so each fold validates on a later period than it trains on",
     "grouped": "grouped: an entity (data.entity) appears in several rows, so all of an entity's rows stay in one fold",
     "stratified": "stratified: each fold keeps the data's share of each class",
@@ -131,11 +139,7 @@ def carve_holdout(
         raise UsageError(
             f"share={share!r} must be between 0 and 1, e.g. 0.2 for a fifth of the rows."
         )
-    if frame.rows < MIN_ROWS:
-        raise UsageError(
-            f"the data has {frame.rows} rows with a known target; at least {MIN_ROWS} are needed to "
-            "set a test set aside and still train. Collect more labelled rows."
-        )
+    check_holdout_rows(frame.rows)
     target = share * frame.rows
     cutoff: str | None = None
     scheme: HoldoutScheme
@@ -158,12 +162,21 @@ def carve_holdout(
     return Holdout(
         row_ids=np.unique(frame.row_id[mask]).astype(np.uint64),
         scheme=scheme,
-        reason=_HOLDOUT_REASONS[scheme].format(cutoff=cutoff),
+        reason=HOLDOUT_REASONS[scheme].format(cutoff=cutoff),
         share=held / frame.rows,
         created=created,
         rows=held,
         cutoff=cutoff,
     )
+
+
+def check_holdout_rows(rows: int) -> None:
+    """A UsageError when `rows` rows with a known target are too few to set a test set aside."""
+    if rows < MIN_ROWS:
+        raise UsageError(
+            f"the data has {rows} rows with a known target; at least {MIN_ROWS} are needed to "
+            "set a test set aside and still train. Collect more labelled rows."
+        )
 
 
 def holdout_mask(frame: ModelingFrame, holdout: Holdout) -> np.ndarray:
@@ -251,10 +264,7 @@ def _carve_time(time: np.ndarray, target: float) -> tuple[np.ndarray, str]:
     ns, missing = stamps.asi8, np.asarray(stamps.isna())
     times, counts = np.unique(ns[~missing], return_counts=True)
     if len(times) < 2:
-        raise UsageError(
-            "every row has the same data.time, so no later period can be set aside as the test "
-            "set. Check the time column, or remove data.time from the charter."
-        )
+        raise single_time_error()
     at_or_after = np.cumsum(counts[::-1])[::-1]  # rows at or after each time
     first = 1 + int(np.argmin(np.abs(at_or_after[1:] - target)))  # keep one time for training
     mask = ~missing & (ns >= times[first])
@@ -262,13 +272,26 @@ def _carve_time(time: np.ndarray, target: float) -> tuple[np.ndarray, str]:
     return mask, cutoff.isoformat()
 
 
+def single_time_error() -> UsageError:
+    """The error for a time-ordered holdout when every row has the same time."""
+    return UsageError(
+        "every row has the same data.time, so no later period can be set aside as the test "
+        "set. Check the time column, or remove data.time from the charter."
+    )
+
+
+def single_unit_error() -> UsageError:
+    """The error for a holdout when every row belongs to one entity (or is one row's copy)."""
+    return UsageError(
+        "all rows belong to one entity (or are copies of one row), so nothing can be set "
+        "aside as a test set. Check data.entity in the charter."
+    )
+
+
 def _carve_units(keys: np.ndarray, target: float) -> np.ndarray:
     _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     if len(counts) < 2:
-        raise UsageError(
-            "all rows belong to one entity (or are copies of one row), so nothing can be set "
-            "aside as a test set. Check data.entity in the charter."
-        )
+        raise single_unit_error()
     chosen = np.zeros(len(counts), dtype=bool)
     chosen[: _prefix_length(np.cumsum(counts), target)] = True
     return np.asarray(chosen[inverse])
@@ -276,10 +299,7 @@ def _carve_units(keys: np.ndarray, target: float) -> np.ndarray:
 
 def _carve_stratified(keys: np.ndarray, y: np.ndarray, share: float, target: float) -> np.ndarray:
     labels, sizes = np.unique(y, return_counts=True)
-    exact = share * sizes
-    quota = np.floor(exact)
-    extra = int(round(target) - quota.sum())  # largest remainders get one more row
-    quota[np.argsort(-(exact - quota), kind="stable")[:extra]] += 1
+    quota = stratified_quotas(sizes, share, target)
     mask = np.zeros(len(y), dtype=bool)
     for label, rows in zip(labels, quota, strict=True):
         members = np.flatnonzero(y == label)
@@ -291,29 +311,52 @@ def _carve_stratified(keys: np.ndarray, y: np.ndarray, share: float, target: flo
     return mask
 
 
+def stratified_quotas(sizes: np.ndarray, share: float, target: float) -> np.ndarray:
+    """Test rows per class: `share` of each class's `sizes`, rounded to add up to `target`."""
+    exact = share * np.asarray(sizes, dtype=np.float64)
+    quota = np.floor(exact)
+    extra = int(round(target) - quota.sum())  # largest remainders get one more row
+    quota[np.argsort(-(exact - quota), kind="stable")[:extra]] += 1
+    return quota
+
+
 def _prefix_length(cumulative: np.ndarray, target: float) -> int:
     """How many units, taken in order, come closest to `target` rows (at least one, not all)."""
     return 1 + int(np.argmin(np.abs(cumulative[:-1] - target)))
 
 
 def _check_classes(frame: ModelingFrame, mask: np.ndarray) -> None:
+    counts = {
+        value: (int((frame.y[mask] == value).sum()), int((frame.y[~mask] == value).sum()))
+        for value in (1, 0)
+    }
+    check_class_sides(counts, positive_class=frame.positive_class, classes=frame.classes)
+
+
+def check_class_sides(
+    counts: dict[int, tuple[int, int]], *, positive_class: str | None, classes: tuple[str, ...]
+) -> None:
+    """A UsageError when a class has too few rows in the test set or the training rows.
+
+    `counts` maps 1 (the positive class) and 0 to (test rows, training rows) of that class.
+    """
     for value in (1, 0):
-        name = _class_name(frame, value)
-        for side, part in (("test set", mask), ("training rows", ~mask)):
-            count = int((frame.y[part] == value).sum())
+        name = _class_name(value, positive_class, classes)
+        test, training = counts[value]
+        for side, count in (("test set", test), ("training rows", training)):
             if count < MIN_CLASS_ROWS:
                 raise UsageError(
                     f"the {side} would hold {count} row(s) of class {name}; at least "
                     f"{MIN_CLASS_ROWS} are needed on each side to measure a model. "
-                    f"The data has {int((frame.y == value).sum())} such rows: collect more."
+                    f"The data has {test + training} such rows: collect more."
                 )
 
 
-def _class_name(frame: ModelingFrame, value: int) -> str:
+def _class_name(value: int, positive_class: str | None, classes: tuple[str, ...]) -> str:
     if value == 1:
-        return repr(frame.positive_class)
-    others = [c for c in frame.classes if c != frame.positive_class]
-    return repr(others[0]) if len(others) == 1 else f"other than {frame.positive_class!r}"
+        return repr(positive_class)
+    others = [c for c in classes if c != positive_class]
+    return repr(others[0]) if len(others) == 1 else f"other than {positive_class!r}"
 
 
 # --- cross-validation --------------------------------------------------------------------------
@@ -357,7 +400,7 @@ def cv_scheme(frame: ModelingFrame, *, folds: int = 5, seed: int = 0) -> CVSchem
             kind = "stratified" if frame.task == "classification" else "kfold"
         make, unit_limits = _unit_folds(codes, frame.y, grouped=kind == "grouped", task=frame.task)
         limits += unit_limits
-    reason = _CV_REASONS[kind] + detail
+    reason = CV_REASONS[kind] + detail
     limit, why = min(limits, key=lambda item: item[0])
     start = min(folds, limit)
     for count in range(start, 1, -1):
@@ -466,11 +509,22 @@ def _entity_repeats(frame: ModelingFrame) -> bool:
 
 def _unit_keys(frame: ModelingFrame, seed: int) -> np.ndarray:
     """A seeded 64-bit key per row: equal for rows that must stay together (an entity, a copy)."""
-    base = np.asarray(frame.row_id, dtype=np.uint64).copy()
-    if _entity_repeats(frame):
-        groups = np.asarray(frame.groups)
-        known = ~np.asarray(pd.isna(groups), dtype=bool)  # rows without an entity stand alone
-        base[known] = pd.util.hash_array(groups[known].astype(object))
+    return unit_keys(frame.row_id, frame.groups, repeats=_entity_repeats(frame), seed=seed)
+
+
+def unit_keys(
+    row_id: np.ndarray, groups: np.ndarray | None, *, repeats: bool, seed: int
+) -> np.ndarray:
+    """Seeded 64-bit keys of rows: by entity when entities repeat (in all the data), else by row.
+
+    Rows without an entity stand alone. The key of a row depends on nothing but the row, its
+    entity and the seed, so parts of the data can be keyed apart.
+    """
+    base = np.asarray(row_id, dtype=np.uint64).copy()
+    if repeats and groups is not None:
+        values = np.asarray(groups)
+        known = ~np.asarray(pd.isna(values), dtype=bool)
+        base[known] = pd.util.hash_array(values[known].astype(object))
     return _mix(base, seed)
 
 

@@ -36,7 +36,16 @@ from charter.modeling._splits import (
 )
 from charter.spec import Charter
 
-__all__ = ["Trained", "charter_value", "fairness_gap", "train"]
+__all__ = [
+    "Trained",
+    "charter_value",
+    "conclude",
+    "fairness_gap",
+    "train",
+    "tune_boosted",
+    "validate_candidate",
+    "validation_result",
+]
 
 Step = Callable[[str], None]
 
@@ -106,7 +115,7 @@ def train(
     for index, candidate in enumerate(candidates):
         if isinstance(candidate, BoostedCandidate) and candidate.config is None:
             step("searching boosted settings")
-            candidates[index], searches[candidate.name], warning = _tune(
+            candidates[index], searches[candidate.name], warning = tune_boosted(
                 candidate, train_frame, seed=seed
             )
             if warning:
@@ -117,7 +126,7 @@ def train(
     test_predictions: dict[str, np.ndarray] = {}
     for candidate in candidates:
         step(f"validating {candidate.name}")
-        validated, model, oof, predicted = _validate(
+        validated, model, oof, predicted = validate_candidate(
             candidate, charter, train_frame, test_frame, scheme, seed=seed
         )
         if candidate.name in searches:
@@ -128,29 +137,13 @@ def train(
         models[candidate.name] = model
         oofs[candidate.name] = oof
         test_predictions[candidate.name] = predicted
-    chosen, rule = _choose(results)
-    baseline = next((r for r in results if r.kind == "baseline"), None)
-    target = charter.success.beat_baseline_by
-    results = [
-        _judged(r, charter, test_frame, baseline, test_predictions, chosen=chosen, seed=seed)
-        for r in results
-    ]
-    selected = next(r for r in results if r.name == chosen)
-    gain, gain_ci = 0.0, (0.0, 0.0)
-    if selected.gain is not None and selected.gain_ci is not None:
-        gain, gain_ci = selected.gain, selected.gain_ci
-    beats = _beats(selected, baseline, gain, gain_ci, target)
-    metric = _metric_name(charter, task)
-    result = TrainResult(
-        project=charter.project,
-        target=charter.target,
-        task=task,
-        metric=metric,
-        positive_class=frame.positive_class,
-        started=started,
-        seconds=time.perf_counter() - clock,
-        rows_train=train_frame.rows,
-        rows_test=test_frame.rows,
+    result = conclude(
+        charter,
+        frame,
+        test_frame,
+        results,
+        test_predictions,
+        rows=(train_frame.rows, test_frame.rows),
         holdout={
             "scheme": holdout.scheme,
             "reason": holdout.reason,
@@ -160,7 +153,62 @@ def train(
             "created": holdout.created.isoformat(),
         },
         validation={"scheme": scheme.kind, "reason": scheme.reason, "folds": len(scheme.folds)},
-        candidates=tuple(results),
+        warnings=warnings,
+        started=started,
+        clock=clock,
+        seed=seed,
+    )
+    return Trained(result=result, models=models, frame=frame, test=test_index, oof=oofs)
+
+
+def conclude(
+    charter: Charter,
+    frame: ModelingFrame,
+    test_frame: ModelingFrame,
+    results: Sequence[CandidateResult],
+    test_predictions: dict[str, np.ndarray],
+    *,
+    rows: tuple[int, int],
+    holdout: dict[str, Any],
+    validation: dict[str, Any],
+    warnings: Sequence[str],
+    started: datetime,
+    clock: float,
+    seed: int,
+) -> TrainResult:
+    """The run's result from its validated candidates: the choice, each one judged on the test set.
+
+    `test_predictions` holds each candidate's predictions for `test_frame`'s rows; `rows` is
+    (training rows, test rows); `holdout` and `validation` describe the split as documented;
+    `clock` is the `time.perf_counter()` at which the run began.
+    """
+    task = frame.task
+    chosen, rule = _choose(results)
+    baseline = next((r for r in results if r.kind == "baseline"), None)
+    target = charter.success.beat_baseline_by
+    judged = [
+        _judged(r, charter, test_frame, baseline, test_predictions, chosen=chosen, seed=seed)
+        for r in results
+    ]
+    selected = next(r for r in judged if r.name == chosen)
+    gain, gain_ci = 0.0, (0.0, 0.0)
+    if selected.gain is not None and selected.gain_ci is not None:
+        gain, gain_ci = selected.gain, selected.gain_ci
+    beats = _beats(selected, baseline, gain, gain_ci, target)
+    metric = _metric_name(charter, task)
+    return TrainResult(
+        project=charter.project,
+        target=charter.target,
+        task=task,
+        metric=metric,
+        positive_class=frame.positive_class,
+        started=started,
+        seconds=time.perf_counter() - clock,
+        rows_train=rows[0],
+        rows_test=rows[1],
+        holdout=holdout,
+        validation=validation,
+        candidates=tuple(judged),
         selected=chosen,
         selection_rule=rule,
         baseline=baseline.name if baseline else "",
@@ -173,10 +221,9 @@ def train(
         dropped=frame.dropped,
         warnings=tuple(warnings),
     )
-    return Trained(result=result, models=models, frame=frame, test=test_index, oof=oofs)
 
 
-def _tune(
+def tune_boosted(
     candidate: BoostedCandidate, train_frame: ModelingFrame, *, seed: int
 ) -> tuple[BoostedCandidate, dict[str, Any], str | None]:
     """Search the boosted settings once, on the training rows, within the whole budget.
@@ -215,7 +262,7 @@ def guess_task(dataset: Dataset, target: str) -> Task:
     return "regression" if int(row[0][0]) > 10 else "classification"
 
 
-def _validate(
+def validate_candidate(
     candidate: Candidate,
     charter: Charter,
     train_frame: ModelingFrame,
@@ -224,23 +271,52 @@ def _validate(
     *,
     seed: int,
 ) -> tuple[CandidateResult, Candidate, np.ndarray, np.ndarray]:
+    """Cross-validate `candidate` on `train_frame`'s folds, fit it on all of them, judge it.
+
+    Returns the result, the fitted model, the out-of-fold and the test predictions.
+    """
     clock = time.perf_counter()
     oof = np.full(train_frame.rows, np.nan)
     for fold in scheme.folds:
         fitted = candidate.fit(train_frame.subset(fold.train))
         oof[fold.valid] = fitted.predict(train_frame.subset(fold.valid))
-    validated = ~np.isnan(oof)
-    y_oof = train_frame.y[validated]
+    model = candidate.fit(train_frame)
+    result, predicted = validation_result(
+        candidate, model, oof, charter, train_frame, test_frame, scheme, seed=seed, clock=clock
+    )
+    return result, model, oof, predicted
+
+
+def validation_result(
+    candidate: Candidate,
+    model: Candidate,
+    oof: np.ndarray,
+    charter: Charter,
+    train_frame: ModelingFrame,
+    test_frame: ModelingFrame,
+    scheme: CVScheme,
+    *,
+    seed: int,
+    clock: float,
+) -> tuple[CandidateResult, np.ndarray]:
+    """A candidate's result from its out-of-fold predictions and its `model` fitted for use.
+
+    `oof` holds the predictions for `train_frame`'s rows from models that did not see them (NaN
+    where no fold validated a row); the threshold is chosen on them, the value per fold read
+    from them, and the model judged on `test_frame`. Returns the result and the test predictions;
+    `clock` is the `time.perf_counter()` at which the candidate's work began.
+    """
+    seen = ~np.isnan(oof)
+    y_oof = train_frame.y[seen]
     # The baseline decides as today's rule (or the majority class) does: its threshold is not tuned.
     tuned = candidate.kind != "baseline"
-    threshold = _threshold(charter, train_frame.task, y_oof, oof[validated], tuned=tuned)
+    threshold = _threshold(charter, train_frame.task, y_oof, oof[seen], tuned=tuned)
     fold_values = tuple(
         charter_value(
             charter, train_frame.task, train_frame.y[fold.valid], oof[fold.valid], threshold
         )
         for fold in scheme.folds
     )
-    model = candidate.fit(train_frame)
     predicted = model.predict(test_frame)
     train_value = charter_value(
         charter, train_frame.task, train_frame.y, model.predict(train_frame), threshold
@@ -262,7 +338,7 @@ def _validate(
         cv_se=float(np.std(fold_values, ddof=1) / math.sqrt(len(fold_values)))
         if len(fold_values) > 1
         else 0.0,
-        cv_metrics=_metrics(train_frame.task, y_oof, oof[validated], threshold),
+        cv_metrics=_metrics(train_frame.task, y_oof, oof[seen], threshold),
         threshold=threshold,
         test_metrics=_metrics(test_frame.task, test_frame.y, predicted, threshold),
         test_value=charter_value(charter, test_frame.task, test_frame.y, predicted, threshold),
@@ -271,7 +347,7 @@ def _validate(
         params=model.params(),
         seconds=time.perf_counter() - clock,
     )
-    return result, model, oof, predicted
+    return result, predicted
 
 
 def _threshold(

@@ -25,7 +25,7 @@ from charter._atomic import write_text_atomic
 from charter.errors import CharterError
 from charter.modeling._boosted import BoostedCandidate
 from charter.monitoring._alerts import Alert, Delivery, deliver
-from charter.monitoring._drift import DriftResult, drift
+from charter.monitoring._drift import Counts, DriftResult, drift, drift_from_counts
 from charter.monitoring._outcomes import (
     Adoption,
     Estimate,
@@ -50,9 +50,23 @@ if TYPE_CHECKING:
     from charter.api import Project
     from charter.serving._service import Deployed
 
-__all__ = ["MonitorReport", "WindowReport", "latest_report_path", "monitor"]
+__all__ = [
+    "DATASET_WINDOW",
+    "MonitorContext",
+    "MonitorReport",
+    "QualityCounts",
+    "WindowReport",
+    "dataset_rows",
+    "dataset_window",
+    "judged_report",
+    "latest_report_path",
+    "monitor",
+    "production_context",
+]
 
 SCHEMA_VERSION = 1
+DATASET_WINDOW = "the whole dataset"
+"""The `window` of a report on a dataset given with --current."""
 _LOG_COLUMNS = (
     "prediction_id",
     "time",
@@ -167,20 +181,11 @@ def monitor(
     """Measure the newest `count` windows of the prediction log (or the dataset `current`)."""
     from charter.serving._feedback import read_feedback
     from charter.serving._log import FEATURE_PREFIX, read_log
-    from charter.serving._service import deploy
 
     charter = project.charter
-    settings = charter.monitoring
-    try:
-        production = project.version(PRODUCTION)
-    except CharterError:
-        raise CharterError(
-            f"{charter.project} has no version in production to monitor; promote one first "
-            "(`charter promote`)."
-        ) from None
-    deployed = deploy(project, production)
-    size = size or WindowSize(seconds=settings.window)
-    context = _Context(project, deployed, _training_result(project, production))
+    context = production_context(project)
+    deployed = context.deployed
+    size = size or WindowSize(seconds=charter.monitoring.window)
     if current is not None:
         windows = [_file_window(context, current)]
         source = str(current)
@@ -200,25 +205,67 @@ def monitor(
             context.measure(window, outcomes_all) for window in cut_windows(log, size, count=count)
         ]
         source = "prediction log"
+    return judged_report(
+        context,
+        windows,
+        source=source,
+        window=size.describe() if current is None else DATASET_WINDOW,
+        send=send,
+        now=now,
+        # the dashboard shows the newest run of the log without measuring again
+        latest=current is None,
+    )
+
+
+def production_context(project: Project) -> MonitorContext:
+    """What measuring a window needs, for the version in production (CharterError: none)."""
+    from charter.serving._service import deploy
+
+    try:
+        production = project.version(PRODUCTION)
+    except CharterError:
+        raise CharterError(
+            f"{project.charter.project} has no version in production to monitor; promote one "
+            "first (`charter promote`)."
+        ) from None
+    deployed = deploy(project, production)
+    return MonitorContext(project, deployed, _training_result(project, production))
+
+
+def judged_report(
+    context: MonitorContext,
+    windows: list[WindowReport],
+    *,
+    source: str,
+    window: str,
+    send: bool = True,
+    now: datetime | None = None,
+    latest: bool = False,
+) -> MonitorReport:
+    """The report on measured windows (oldest first): each judged as if it were the newest, the
+    newest's alerts sent when `send`, and, with `latest`, kept as the newest run."""
+    project = context.project
+    settings = context.settings
+    production = context.deployed.number
     # Each window judged as if it were the newest, so alerts can be marked on the timeline.
     windows = [
-        replace(window, alerts=tuple(judge(context, windows[: index + 1])))
-        for index, window in enumerate(windows)
+        replace(found, alerts=tuple(judge(context, windows[: index + 1])))
+        for index, found in enumerate(windows)
     ]
     alerts = list(windows[-1].alerts) if windows else []
     report = MonitorReport(
-        project=charter.project,
+        project=context.charter.project,
         generated=now or datetime.now(UTC),
-        version=production.number,
+        version=production,
         source=source,
-        window=size.describe() if current is None else "the whole dataset",
-        promised=context.promised_of(production.number),
+        window=window,
+        promised=context.promised_of(production),
         windows=windows,
         alerts=alerts,
     )
     if not send:
         return report
-    if current is None:  # the dashboard shows the newest run without measuring again
+    if latest:
         write_text_atomic(
             latest_report_path(project), json.dumps(report.to_dict(), indent=2, default=str)
         )
@@ -247,7 +294,7 @@ def _training_result(project: Project, version: ModelVersion) -> dict[str, Any]:
     return loaded
 
 
-class _Context:
+class MonitorContext:
     """What measuring a window needs: the production version loaded, and the charter."""
 
     def __init__(self, project: Project, deployed: Deployed, result: dict[str, Any]) -> None:
@@ -328,17 +375,32 @@ class _Context:
         own = pc.equal(served.column("version"), self.deployed.number).to_numpy(
             zero_copy_only=False
         )
-        spec = self.settings.drift
         return drift(
             self.reference,
             columns,
             scores=scores[own] if own.any() else None,
-            importance=self.importance,
-            psi_threshold=spec.psi,
-            alpha=spec.alpha,
-            importance_share=spec.importance_share,
-            min_rows=spec.min_rows,
+            **self._drift_options(),
         )
+
+    def drift_of_counts(
+        self, counts: Mapping[str, Counts], score: Counts | None, *, rows: int
+    ) -> DriftResult | None:
+        """Drift of a window of `rows` served rows of this version from its counts (merged from
+        its parts), judged as `_drift` judges the rows themselves; None when the window has no
+        served row or there is no reference."""
+        if rows == 0 or not self.reference:
+            return None
+        return drift_from_counts(self.reference, counts, score=score, **self._drift_options())
+
+    def _drift_options(self) -> dict[str, Any]:
+        spec = self.settings.drift
+        return {
+            "importance": self.importance,
+            "psi_threshold": spec.psi,
+            "alpha": spec.alpha,
+            "importance_share": spec.importance_share,
+            "min_rows": spec.min_rows,
+        }
 
     def _performance(
         self, truth: np.ndarray, scores: np.ndarray, act: np.ndarray, promised: float | None
@@ -400,64 +462,92 @@ class _Context:
             return None
         return np.asarray(np.nan_to_num(flags, nan=0.0), dtype=bool)
 
-    def _file(self, table: pa.Table) -> tuple[pa.Table, pa.Table, np.ndarray, np.ndarray | None]:
-        """A dataset as the service would take it: (served rows, refused rows, features of the
-        served rows, outcomes when the target column is there)."""
-        from charter.serving._humility import flag_column
 
-        deployed = self.deployed
-        check = deployed.checker.check_table(table)
-        good = pa.array(check.good)
-        refused_fields = check.fields_at_fault()
-        kept = table.filter(good)
-        columns = deployed.scorer.columns(kept)
-        scored = deployed.scorer.score_columns(columns, kept)
-        decisions = scored.decisions
-        classification = decisions is not None
-        codes = deployed.humility.codes(columns, scored.raw if classification else None)
-        act = decisions if decisions is not None else np.zeros(kept.num_rows, dtype=bool)
-        served = pa.table(
-            {
-                "version": pa.array(np.full(kept.num_rows, deployed.number, dtype=np.int32)),
-                "score": pa.array(scored.shown, type=pa.float64()),
-                "decision": pa.array(np.where(act, "act", "no action")),
-                "flags": flag_column(codes),
-                "fallback": pa.array(np.zeros(kept.num_rows, dtype=bool)),
-            }
+def dataset_rows(
+    deployed: Deployed, table: pa.Table
+) -> tuple[pa.Table, pa.Table, pa.Table, np.ndarray | None]:
+    """Rows of a dataset as the service would take them: (served rows, refused rows, the served
+    rows' inputs, outcomes when the target column is there). Row by row: the parts of a dataset
+    give the parts of the whole's answer."""
+    from charter.serving._humility import flag_column
+
+    check = deployed.checker.check_table(table)
+    good = pa.array(check.good)
+    refused_fields = check.fields_at_fault()
+    kept = table.filter(good)
+    columns = deployed.scorer.columns(kept)
+    scored = deployed.scorer.score_columns(columns, kept)
+    decisions = scored.decisions
+    classification = decisions is not None
+    codes = deployed.humility.codes(columns, scored.raw if classification else None)
+    act = decisions if decisions is not None else np.zeros(kept.num_rows, dtype=bool)
+    served = pa.table(
+        {
+            "version": pa.array(np.full(kept.num_rows, deployed.number, dtype=np.int32)),
+            "score": pa.array(scored.shown, type=pa.float64()),
+            "decision": pa.array(np.where(act, "act", "no action")),
+            "flags": flag_column(codes),
+            "fallback": pa.array(np.zeros(kept.num_rows, dtype=bool)),
+        }
+    )
+    refused = pa.table({"problems": pa.array(refused_fields, type=pa.list_(pa.string()))})
+    truth = None
+    target = deployed.scorer.target
+    if target in kept.column_names:
+        task, positive = deployed.scorer.task, deployed.scorer.positive_class
+        truth = np.array(
+            [
+                outcome_value(v, task=task, positive_class=positive)
+                for v in kept.column(target).to_pylist()
+            ]
         )
-        refused = pa.table({"problems": pa.array(refused_fields, type=pa.list_(pa.string()))})
-        truth = None
-        target = deployed.scorer.target
-        if target in kept.column_names:
-            positive = deployed.scorer.positive_class
-            truth = np.array(
-                [
-                    outcome_value(v, task=self.task, positive_class=positive)
-                    for v in kept.column(target).to_pylist()
-                ]
-            )
-        return served, refused, kept, truth
+    return served, refused, kept, truth
 
 
-def _file_window(context: _Context, path: Path) -> WindowReport:
+def _file_window(context: MonitorContext, path: Path) -> WindowReport:
     """A dataset given with --current: one window, checked and scored as the service would; its
     target column, when present, gives the outcomes."""
     from charter.data import read_file
 
-    served, refused, features, truth = context._file(read_file(path).to_arrow())
+    served, refused, features, truth = dataset_rows(context.deployed, read_file(path).to_arrow())
     scores = served.column("score").to_numpy().astype(np.float64)
     act = pc.equal(served.column("decision"), "act").to_numpy(zero_copy_only=False)
-    promised = context.promised_of(context.deployed.number).get("value")
-    labelled = ~np.isnan(truth) if truth is not None else np.zeros(served.num_rows, dtype=bool)
-    return WindowReport(
-        label=path.name,
-        start=None,
-        end=None,
-        predictions=served.num_rows,
+    return dataset_window(
+        context,
+        path.name,
         refused=refused.num_rows,
-        versions={context.deployed.number: served.num_rows},
         quality=_quality(served, refused),
         drift=context._drift(features, scores, served),
+        scores=scores,
+        act=act,
+        truth=truth,
+    )
+
+
+def dataset_window(
+    context: MonitorContext,
+    label: str,
+    *,
+    refused: int,
+    quality: dict[str, Any],
+    drift: DriftResult | None,
+    scores: np.ndarray,
+    act: np.ndarray,
+    truth: np.ndarray | None,
+) -> WindowReport:
+    """The one window of a dataset from what was measured on it: `scores` and `act` of the
+    served rows, `truth` their outcomes (NaN: none; None: no target column)."""
+    promised = context.promised_of(context.deployed.number).get("value")
+    labelled = ~np.isnan(truth) if truth is not None else np.zeros(scores.size, dtype=bool)
+    return WindowReport(
+        label=label,
+        start=None,
+        end=None,
+        predictions=int(scores.size),
+        refused=refused,
+        versions={context.deployed.number: int(scores.size)},
+        quality=quality,
+        drift=drift,
         performance=context._performance(
             truth[labelled] if truth is not None else np.empty(0),
             scores[labelled],
@@ -471,27 +561,62 @@ def _file_window(context: _Context, path: Path) -> WindowReport:
 
 def _quality(served: pa.Table, refused: pa.Table) -> dict[str, Any]:
     """Refused records (and the fields at fault), humility flags and fallbacks, as shares."""
-    total = served.num_rows + refused.num_rows
-    fields: Counter[str] = Counter()
-    if refused.num_rows and "problems" in refused.column_names:
-        fields.update(pc.list_flatten(refused.column("problems")).to_pylist())
-    flags: Counter[str] = Counter()
-    any_flag = 0
-    if served.num_rows:
-        column = served.column("flags")
-        flags.update(pc.list_flatten(column).to_pylist())
-        any_flag = int(
-            pc.sum(pc.greater(pc.fill_null(pc.list_value_length(column), 0), 0)).as_py() or 0
+    return QualityCounts.of(served, refused).shares()
+
+
+@dataclass(frozen=True)
+class QualityCounts:
+    """What the quality shares are made of, counted on a window or a part of one; `merge` adds
+    the parts' counts exactly (values keep the order they were first seen in, as on the whole)."""
+
+    served: int = 0
+    refused: int = 0
+    refused_fields: dict[str, int] = field(default_factory=dict)
+    flagged: int = 0  # served rows with at least one flag
+    flags: dict[str, int] = field(default_factory=dict)
+    fallback: int = 0
+
+    @classmethod
+    def of(cls, served: pa.Table, refused: pa.Table) -> QualityCounts:
+        """Count served rows (columns flags, fallback) and refused ones (column problems)."""
+        fields: Counter[str] = Counter()
+        if refused.num_rows and "problems" in refused.column_names:
+            fields.update(pc.list_flatten(refused.column("problems")).to_pylist())
+        flags: Counter[str] = Counter()
+        flagged = fallback = 0
+        if served.num_rows:
+            column = served.column("flags")
+            flags.update(pc.list_flatten(column).to_pylist())
+            lengths = pc.fill_null(pc.list_value_length(column), 0)
+            flagged = int(pc.sum(pc.greater(lengths, 0)).as_py() or 0)
+            fallback = int(pc.sum(pc.fill_null(served.column("fallback"), False)).as_py() or 0)
+        return cls(served.num_rows, refused.num_rows, dict(fields), flagged, dict(flags), fallback)
+
+    def merge(self, other: QualityCounts) -> QualityCounts:
+        """The counts of both parts together."""
+        fields, flags = Counter(self.refused_fields), Counter(self.flags)
+        fields.update(other.refused_fields)
+        flags.update(other.flags)
+        return QualityCounts(
+            served=self.served + other.served,
+            refused=self.refused + other.refused,
+            refused_fields=dict(fields),
+            flagged=self.flagged + other.flagged,
+            flags=dict(flags),
+            fallback=self.fallback + other.fallback,
         )
-    n = served.num_rows
-    fallback = int(pc.sum(pc.fill_null(served.column("fallback"), False)).as_py() or 0) if n else 0
-    return {
-        "refused_share": refused.num_rows / total if total else None,
-        "refused_fields": dict(fields.most_common()),
-        "flag_share": any_flag / n if n else None,
-        "flags": {flag: count / n for flag, count in flags.most_common()} if n else {},
-        "fallback_share": fallback / n if n else None,
-    }
+
+    def shares(self) -> dict[str, Any]:
+        """The window's `quality` in the report (see `MonitorReport`)."""
+        total, n = self.served + self.refused, self.served
+        flags = Counter(self.flags)
+        return {
+            "refused_share": self.refused / total if total else None,
+            "refused_fields": dict(Counter(self.refused_fields).most_common()),
+            "flag_share": self.flagged / n if n else None,
+            "flags": {flag: count / n for flag, count in flags.most_common()} if n else {},
+            "fallback_share": self.fallback / n if n else None,
+        }
 
 
 def _importance(deployed: Deployed, result: Mapping[str, Any]) -> dict[str, float] | None:
@@ -512,7 +637,7 @@ def _importance(deployed: Deployed, result: Mapping[str, Any]) -> dict[str, floa
     return None
 
 
-def judge(context: _Context, windows: list[WindowReport]) -> list[Alert]:
+def judge(context: MonitorContext, windows: list[WindowReport]) -> list[Alert]:
     """The charter's alert rules on the newest window."""
     if not windows:
         return []

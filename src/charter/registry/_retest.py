@@ -63,6 +63,13 @@ def reproduce(
             f"{version.label} is a custom candidate ({version.candidate}); charter cannot rebuild "
             "your estimator from the record. Retrain it through the Python API with the same seed."
         )
+    if version.lineage.get("cluster"):
+        raise UsageError(
+            f"{version.label} was trained on a Dask cluster ({version.lineage['cluster']}), where "
+            "LightGBM's data-parallel training is close to but not bit-for-bit repeatable, and "
+            "charter reproduce retrains on this machine; compare it with a new run of "
+            "`charter train --cluster` instead."
+        )
     project_folder = charter_path.resolve().parent
     recorded_text = registry.read(version, CHARTER).decode("utf-8")
     charter = parse_charter(recorded_text, source=f"{version.label}/{CHARTER}")

@@ -7,6 +7,7 @@ costs more than the model's prediction.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -421,6 +422,11 @@ class _KeyCache:
 
     def allows(self, key: str, scope: Scope) -> bool | None:
         """True/False for a known key's scope; None for an unknown or revoked key."""
+        if self.service.file_keys:
+            digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+            from_file = self.service.file_keys.get(digest)
+            if from_file is not None:
+                return from_file.allows(scope)
         now = time.monotonic()
         cached = self.known.get(key)
         if cached is None or now - cached[0] > _KEY_CACHE_SECONDS:

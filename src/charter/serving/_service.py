@@ -25,10 +25,11 @@ import pyarrow.compute as pc
 
 from charter.errors import CharterError, SpecError
 from charter.registry import PRODUCTION, ModelVersion
-from charter.registry._keys import Keys
+from charter.registry._keys import ApiKey, Keys
 from charter.registry._versions import CARD, CHARTER, CONTRACT, EXAMPLES, REFERENCE, examples_frame
 from charter.serving._humility import FLAGS, Humility, flag_lists
 from charter.serving._ids import prediction_ids
+from charter.serving._key_file import read_key_file
 from charter.serving._log import FEATURE_PREFIX, PredictionLog
 from charter.serving._metrics import ServiceMetrics
 from charter.serving._records import Problem, RecordChecker
@@ -88,6 +89,7 @@ class Service:
         project: Project,
         *,
         log_folder: Path | None = None,
+        key_file: Path | None = None,
         reload_seconds: float = 2.0,
         watch: bool = True,
     ) -> None:
@@ -96,6 +98,10 @@ class Service:
         self.settings = project.charter.serving
         self.registry = project.registry()
         self.keys = Keys(self.registry.store)
+        # Keys from a mounted secret (a container), by SHA-256; accepted beside the store's.
+        self.file_keys: dict[str, ApiKey] = (
+            {} if key_file is None else read_key_file(key_file, self.name)
+        )
         self.metrics = ServiceMetrics()
         self.log = PredictionLog(
             log_folder or project.workspace / "predictions",

@@ -215,12 +215,13 @@ def infer_contract(
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     now: datetime | None = None,
+    entity_unique: bool | None = None,
 ) -> DataContract:
     """Write down what the audited data looks like, as a contract every later batch must keep.
 
     Uses the profile's statistics; one DuckDB query lists the exact categories of text columns
     with few values (when the profile's top values do not already hold them all) and checks
-    whether the entity is unique.
+    whether the entity is unique (unless `entity_unique` says, as a cluster counts it).
 
     Example:
         >>> contract = infer_contract(charter, dataset, profile_dataset(dataset))  # doctest: +SKIP
@@ -229,7 +230,11 @@ def infer_contract(
     """
     entity = charter.data.entity
     time = charter.data.time
-    exact = _exact_facts(dataset, profile, entity, skip={entity, time})
+    exact = _exact_facts(
+        dataset, profile, entity if entity_unique is None else None, skip={entity, time}
+    )
+    if entity_unique is not None:
+        exact = exact._replace(entity_unique=entity_unique)
     columns: dict[str, ColumnRule] = {}
     for name, dtype in dataset.columns.items():
         column = profile.columns[name]
@@ -284,7 +289,10 @@ def _exact_facts(
         if column_type_of(dtype) != "string" or name in skip or column.present == 0:
             continue
         counted = all(count >= 0 for _, count in column.top_values)
-        if counted and sum(count for _, count in column.top_values) == column.present:
+        if column.value_counts is not None:  # every value, counted: no query needed
+            if len(column.value_counts) <= MAX_CATEGORIES:
+                categories[name] = tuple(sorted(str(value) for value, _ in column.value_counts))
+        elif counted and sum(count for _, count in column.top_values) == column.present:
             values = sorted(str(value) for value, _ in column.top_values)
             if len(values) <= MAX_CATEGORIES:
                 categories[name] = tuple(values)

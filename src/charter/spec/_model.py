@@ -77,6 +77,9 @@ class DatabaseSource(_Strict):
 
     url: str
     query: str
+    partition_by: str | None = (
+        None  # a numeric or date column of the query: key ranges on a cluster
+    )
 
 
 def _source(value: object) -> object:
