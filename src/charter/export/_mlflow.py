@@ -13,8 +13,11 @@ must give exactly charter's scores and decisions on the version's holdout rows.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
@@ -170,21 +173,22 @@ def _write(project: Project, version: ModelVersion, scratch: Path, *, wheel: boo
     entry = scratch / "entry.py"
     entry.write_text(_ENTRY, encoding="utf-8")
     model = scratch / "model"
-    mlflow.pyfunc.save_model(
-        path=str(model),
-        python_model=str(entry),
-        artifacts={ARTIFACT: str(scratch / ARTIFACT)},
-        signature=_signature(inputs, scoring["task"]),
-        input_example=example,
-        pip_requirements=requirements,
-        metadata={
-            "charter_project": version.project,
-            "charter_version": version.number,
-            "charter_candidate": version.candidate,
-            "charter_kind": version.kind,
-            "charter_threshold": deployed.threshold,
-        },
-    )
+    with _quiet_mlflow():  # its INFO lines (validating the example) are not the user's concern
+        mlflow.pyfunc.save_model(
+            path=str(model),
+            python_model=str(entry),
+            artifacts={ARTIFACT: str(scratch / ARTIFACT)},
+            signature=_signature(inputs, scoring["task"]),
+            input_example=example,
+            pip_requirements=requirements,
+            metadata={
+                "charter_project": version.project,
+                "charter_version": version.number,
+                "charter_candidate": version.candidate,
+                "charter_kind": version.kind,
+                "charter_threshold": deployed.threshold,
+            },
+        )
     if built is not None:
         (model / "wheels").mkdir()
         shutil.copy2(built, model / "wheels" / built.name)
@@ -357,3 +361,14 @@ def _check(model: Path, good: pd.DataFrame, packed: PackedVersion, where: str) -
 def _moved(result: ExportResult, out: Path) -> ExportResult:
     wheel = None if result.wheel is None else out / "wheels" / result.wheel.name
     return replace(result, out=out, wheel=wheel)
+
+
+@contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
