@@ -90,6 +90,18 @@ class Holdout:
     def __eq__(self, other: object) -> bool:
         return _same_fields(self, other)
 
+    def summary(self, *, present: int, recorded: int) -> dict[str, Any]:
+        """What a training result says of its test set: how it was carved, and how many of the
+        `recorded` rows are `present` in today's data."""
+        return {
+            "scheme": self.scheme,
+            "reason": self.reason,
+            "share": self.share,
+            "recorded_rows": recorded,
+            "present_rows": present,
+            "created": self.created.isoformat(),
+        }
+
 
 @dataclass(frozen=True, eq=False)
 class Fold:

@@ -30,13 +30,9 @@ from charter.audit._run import CHECKS
 from charter.audit._volume import count_findings
 from charter.data import DATASET, Dataset, check_columns, quote_identifier, redact_url
 from charter.errors import DataSourceError, UsageError
-from charter.scale._profile import (
-    ClusterProfile,
-    cluster_profile,
-    current_client,
-    partition_dataset,
-)
+from charter.scale._profile import ClusterProfile, cluster_profile, partition_dataset
 from charter.scale._sources import ClusterData, as_arrow
+from charter.scale._tasks import current_client
 from charter.spec import Charter, DatabaseSource
 
 if TYPE_CHECKING:

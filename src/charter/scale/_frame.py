@@ -15,7 +15,7 @@ workers, and the cut lands exactly where the single-machine rule puts it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,6 +36,7 @@ from charter.modeling._frame import (
 )
 from charter.modeling._splits import check_holdout_rows, unit_keys
 from charter.scale._sources import ClusterData, as_arrow
+from charter.scale._tasks import merged, tree_reduce
 from charter.spec import Charter
 from charter.spec._classes import class_label
 
@@ -58,13 +59,10 @@ __all__ = [
     "collect",
     "cuts",
     "decide",
-    "each",
     "keyed",
-    "merged",
     "modeling_frame",
     "prepare",
     "time_of",
-    "tree",
 ]
 
 ROW, Y, KEY, PICK = "__charter_row_id", "__charter_y", "__charter_key", "__charter_pick"
@@ -73,7 +71,6 @@ TEST, FOLD = "__charter_test", "__charter_fold"
 
 _BINS_BITS = 12  # histograms of 4,096 bins: each round narrows a cut's range 4,096-fold
 _FETCH_ROWS = 50_000  # a range holding at most this many rows is counted key by key
-_FAN_IN = 16  # partial results merged per task
 _GUESS_DISTINCT = 10  # a numeric target with more distinct values is a regression target
 _PICK_SALT = 0x5EED_C0DE_5A3F_1E5D  # samples drawn in another order than the holdout's
 _SIGN = np.uint64(1 << 63)
@@ -182,7 +179,7 @@ def _statistics(
             for p in data.frame.to_delayed()
         ]
     )
-    total = compute(tree([m[0] for m in made], _merge_stats))[0]
+    total = compute(tree_reduce([m[0] for m in made], _merge_stats))[0]
     hashes = dd.from_delayed([m[1] for m in made], meta=_HASHES, verify_meta=False)
     distinct = hashes.drop_duplicates(split_out=True).groupby("column").size().compute()
     return total, {int(column): int(count) for column, count in distinct.items()}
@@ -256,35 +253,6 @@ def collect(frame: dd.DataFrame, *, test: bool, rows: int, available: int) -> pd
         fits = ends[ends < rows]
         chosen = chosen.iloc[: int(fits[-1]) + 1 if len(fits) else 0]
     return chosen
-
-
-def merged(
-    frame: dd.DataFrame, function: Callable[..., Any], *args: Any, combine: Callable[..., Any]
-) -> Any:
-    """`function(partition, *args)` on every partition, merged on the workers by `combine`."""
-    from dask.base import compute
-    from dask.delayed import delayed
-
-    parts = [delayed(function)(p, *args) for p in frame.to_delayed()]
-    return compute(tree(parts, combine))[0]
-
-
-def each(frame: dd.DataFrame, function: Callable[..., Any], *args: Any) -> list[Any]:
-    """`function(partition, *args)` of every partition, in partition order."""
-    from dask.base import compute
-    from dask.delayed import delayed
-
-    return list(compute(*[delayed(function)(p, *args) for p in frame.to_delayed()]))
-
-
-def tree(parts: Sequence[Any], combine: Callable[..., Any]) -> Any:
-    """Delayed partial results merged in a tree by `combine` (still delayed)."""
-    from dask.delayed import delayed
-
-    level = list(parts)
-    while len(level) > 1:
-        level = [delayed(combine)(*level[i : i + _FAN_IN]) for i in range(0, len(level), _FAN_IN)]
-    return level[0]
 
 
 # --- cuts on keys ------------------------------------------------------------------------------

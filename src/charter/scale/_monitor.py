@@ -35,9 +35,9 @@ from charter.monitoring._monitor import (
     judged_report,
     production_context,
 )
-from charter.scale._profile import current_client
 from charter.scale._score import VersionOnWorkers, deployed_on_worker
 from charter.scale._sources import ClusterData, as_arrow
+from charter.scale._tasks import current_client
 
 if TYPE_CHECKING:
     import pandas as pd

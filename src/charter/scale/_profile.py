@@ -28,9 +28,9 @@ Whether a text column keeps every value's count is decided on its exact number o
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -51,7 +51,6 @@ from charter.audit._profile import (
     value_sql,
 )
 from charter.data import DATASET, Dataset
-from charter.errors import UsageError
 from charter.scale._sketches import (
     Buckets,
     Hashes,
@@ -62,10 +61,10 @@ from charter.scale._sketches import (
     moments,
 )
 from charter.scale._sources import ClusterData, as_arrow
+from charter.scale._tasks import current_client, tree_reduce
 
 if TYPE_CHECKING:
     import pandas as pd
-    from distributed import Client
 
 __all__ = [
     "ClusterProfile",
@@ -73,20 +72,15 @@ __all__ = [
     "PartitionStatistics",
     "cluster_profile",
     "column_types",
-    "current_client",
     "merge_statistics",
     "partition_histograms",
     "partition_dataset",
     "partition_statistics",
     "profile_on_cluster",
     "profile_statistics",
-    "tree_reduce",
 ]
 
-_FAN_IN = 8
 _TEXT = ("placeholders", "numeric_text", "temporal_text")
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -153,19 +147,6 @@ def cluster_profile(data: ClusterData) -> ClusterProfile:
     return ClusterProfile(profile, columns, statistics.rows)
 
 
-def current_client() -> Client:
-    """The Dask client the calling code opened (`charter.scale.connect`)."""
-    from distributed import get_client
-
-    try:
-        return get_client()
-    except ValueError as exc:
-        raise UsageError(
-            "running on a cluster needs a Dask client: open one with "
-            "charter.scale.connect(parse_cluster('local:4')) or a scheduler address"
-        ) from exc
-
-
 def column_types(schema: pa.Schema) -> dict[str, str]:
     """The DuckDB type of each column, as a Dataset over data of this schema shows it."""
     dataset = partition_dataset(schema.empty_table())
@@ -180,16 +161,6 @@ def partition_dataset(table: pa.Table) -> Dataset:
     dataset = Dataset.from_arrow(table)
     dataset.connection.execute("SET threads TO 1")
     return dataset
-
-
-def tree_reduce(parts: Sequence[Any], merge: Callable[..., T]) -> Any:
-    """Delayed `merge` of the parts, `_FAN_IN` at a time in a fixed order (a deterministic tree)."""
-    from dask.delayed import delayed
-
-    level = list(parts)
-    while len(level) > 1:
-        level = [delayed(merge)(*level[i : i + _FAN_IN]) for i in range(0, len(level), _FAN_IN)]
-    return level[0]
 
 
 def _partition_statistics(partition: pd.DataFrame, columns: dict[str, str]) -> PartitionStatistics:

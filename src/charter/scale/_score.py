@@ -24,8 +24,8 @@ import pyarrow as pa
 
 from charter.errors import CharterError, DataSourceError, UsageError
 from charter.registry import PRODUCTION, ModelVersion, Workspace
-from charter.scale._profile import current_client
 from charter.scale._sources import ClusterData, as_arrow
+from charter.scale._tasks import current_client
 from charter.serving._batch import CHUNK_ROWS, BatchResult, score_batch
 
 if TYPE_CHECKING:

@@ -74,14 +74,13 @@ from charter.scale._frame import (
     collect,
     cuts,
     decide,
-    each,
     keyed,
-    merged,
     modeling_frame,
     prepare,
     time_of,
 )
 from charter.scale._sources import ClusterData
+from charter.scale._tasks import each, merged
 from charter.spec import Charter
 
 if TYPE_CHECKING:
@@ -207,7 +206,7 @@ def train_on_cluster(
         results,
         predictions,
         rows=(local.train_rows, local.test_rows),
-        holdout=_holdout_summary(holdout, coverage),
+        holdout=holdout.summary(present=coverage[0], recorded=coverage[1]),
         validation=_validation_summary(plan, local, data),
         warnings=notes + local.notes(),
         started=started,
@@ -277,18 +276,6 @@ def _bring(
         train_rows=train_rows,
         test_rows=test_rows,
     )
-
-
-def _holdout_summary(holdout: Holdout, coverage: tuple[int, int]) -> dict[str, Any]:
-    present, recorded = coverage
-    return {
-        "scheme": holdout.scheme,
-        "reason": holdout.reason,
-        "share": holdout.share,
-        "recorded_rows": recorded,
-        "present_rows": present,
-        "created": holdout.created.isoformat(),
-    }
 
 
 def _validation_summary(plan: _Plan, local: _Local, data: ClusterData) -> dict[str, Any]:
