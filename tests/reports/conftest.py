@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 
 import pytest
 
@@ -255,3 +257,81 @@ def make_result_fixture() -> Callable[..., AuditResult]:
 def html() -> str:
     """The report of the default result, rendered once for the tests that only read it."""
     return render_audit_html(build_result())
+
+
+# --- reading a report back as a browser would -----------------------------------------------------
+
+_VOID = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "wbr",
+}
+
+
+class _StrictParser(HTMLParser):
+    """Records elements, attributes, text (style text apart), figure captions and table rows;
+    notes every unbalanced or stray closing tag in `errors`."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.tags: Counter[str] = Counter()
+        self.attributes: list[tuple[str, str, str]] = []
+        self.errors: list[str] = []
+        self.style: list[str] = []
+        self.text: list[str] = []
+        self.captions: list[str] = []
+        self.rows: list[list[str]] = []  # table rows, cell texts
+
+    def handle_starttag(self, tag, attrs):
+        self.handle_startendtag(tag, attrs)
+        if tag == "tr":
+            self.rows.append([])
+        if tag in {"td", "th"} and self.rows:
+            self.rows[-1].append("")
+        if tag not in _VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags[tag] += 1
+        self.attributes += [(tag, name, value or "") for name, value in attrs]
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+            return
+        self.stack.pop()
+
+    def handle_data(self, data):
+        if self.stack and self.stack[-1] == "style":
+            self.style.append(data)
+            return
+        self.text.append(data)
+        if "figcaption" in self.stack:
+            self.captions.append(data.strip())
+        if self.rows and self.rows[-1] and {"td", "th"} & set(self.stack):
+            self.rows[-1][-1] += data
+
+
+@pytest.fixture(scope="session")
+def parse_html() -> Callable[..., _StrictParser]:
+    """`parse_html(html)`: the page read back; with `strict=True` it must also be balanced."""
+
+    def parse(html: str, *, strict: bool = False) -> _StrictParser:
+        parser = _StrictParser()
+        parser.feed(html)
+        parser.close()
+        if strict:
+            assert parser.errors == [] and parser.stack == []
+        return parser
+
+    return parse

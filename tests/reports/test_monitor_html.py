@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 import math
 import re
-from collections import Counter
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -16,7 +14,6 @@ from markupsafe import escape
 
 from charter.reports import render_monitor_report
 
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 HOSTILE = "<script>alert(1)</script>"
 CHART_TITLES = [
     "Live value per row, with 95% intervals, and the estimate",
@@ -29,57 +26,6 @@ CHART_TITLES = [
     "Predictions per window",
 ]
 NULL_WORDS = re.compile(r"\b(None|nan|NaN|null|inf|undefined)\b")
-
-
-class StrictParser(HTMLParser):
-    """Records elements, attributes, text and figure captions; fails on unbalanced tags."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
-        self.tags: Counter[str] = Counter()
-        self.attributes: list[tuple[str, str, str]] = []
-        self.errors: list[str] = []
-        self.text: list[str] = []
-        self.captions: list[str] = []
-        self.rows: list[list[str]] = []  # table rows, cell texts
-
-    def handle_starttag(self, tag, attrs):
-        self.tags[tag] += 1
-        self.attributes += [(tag, name, value or "") for name, value in attrs]
-        if tag == "tr":
-            self.rows.append([])
-        if tag in {"td", "th"} and self.rows:
-            self.rows[-1].append("")
-        if tag not in VOID:
-            self.stack.append(tag)
-
-    def handle_startendtag(self, tag, attrs):
-        self.tags[tag] += 1
-        self.attributes += [(tag, name, value or "") for name, value in attrs]
-
-    def handle_endtag(self, tag):
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
-            return
-        self.stack.pop()
-
-    def handle_data(self, data):
-        if self.stack and self.stack[-1] == "style":
-            return
-        self.text.append(data)
-        if "figcaption" in self.stack:
-            self.captions.append(data.strip())
-        if self.rows and self.rows[-1] and {"td", "th"} & set(self.stack):
-            self.rows[-1][-1] += data
-
-
-def parse(html: str) -> StrictParser:
-    parser = StrictParser()
-    parser.feed(html)
-    parser.close()
-    assert parser.errors == [] and parser.stack == []
-    return parser
 
 
 def interval(value: float | None, low: float | None, high: float | None) -> dict[str, Any]:
@@ -336,11 +282,11 @@ def monitor_html(report: dict[str, Any]) -> str:
 
 
 @pytest.fixture(scope="module")
-def parsed(monitor_html: str) -> StrictParser:
-    return parse(monitor_html)
+def parsed(parse_html, monitor_html: str):
+    return parse_html(monitor_html, strict=True)
 
 
-def row_of(parsed: StrictParser, first: str) -> list[str]:
+def row_of(parsed, first: str) -> list[str]:
     return next(r for r in parsed.rows if r and r[0].strip().startswith(first))
 
 
@@ -377,9 +323,9 @@ def test_header_states_status_project_version_window_and_promise(parsed):
         ),
     ],
 )
-def test_status_in_words_and_colour(report, alerts, word, css):
+def test_status_in_words_and_colour(parse_html, report, alerts, word, css):
     changed = {**report, "alerts": alerts, "status": word.lower()}
-    parsed = parse(render_monitor_report(changed))
+    parsed = parse_html(render_monitor_report(changed), strict=True)
     assert word in parsed.text
     assert ("div", "class", f"verdict verdict-{css}") in parsed.attributes
     if not alerts:
@@ -475,9 +421,9 @@ def test_nulls_never_read_none_or_nan(monitor_html, parsed):
     assert "not measured" in monitor_html and "—" in monitor_html
 
 
-def test_one_window_thirty_windows_and_none(report):
+def test_one_window_thirty_windows_and_none(parse_html, report):
     one = {**report, "windows": report["windows"][-1:]}
-    parsed = parse(render_monitor_report(one))
+    parsed = parse_html(render_monitor_report(one), strict=True)
     assert "1 (2026-11-20)" in parsed.text
     # Adoption and realised value were not measured in the one window: said, not drawn.
     assert parsed.text.count("Not measured in any window yet.") == 2
@@ -486,8 +432,8 @@ def test_one_window_thirty_windows_and_none(report):
         "windows": [dict(report["windows"][i % 3], label=f"day {i + 1}") for i in range(30)],
     }
     html = render_monitor_report(many)
-    assert "30 (day 1 to day 30)" in parse(html).text
-    none = parse(render_monitor_report({**report, "windows": [], "alerts": []}))
+    assert "30 (day 1 to day 30)" in parse_html(html, strict=True).text
+    none = parse_html(render_monitor_report({**report, "windows": [], "alerts": []}), strict=True)
     assert "No window to show: the prediction log is empty." in none.text
     assert none.text.count("Not measured in any window yet.") == len(CHART_TITLES)
 
@@ -512,7 +458,7 @@ NUMBERS = _leaves(make_report())
     holes=st.lists(st.sampled_from(NUMBERS), max_size=40, unique=True),
     filler=st.sampled_from([None, math.nan, math.inf]),
 )
-def test_any_figure_may_be_missing(holes, filler):
+def test_any_figure_may_be_missing(parse_html, holes, filler):
     """Any number left out (null, or NaN/infinity from a hand-made dict) still reads as missing."""
     report = make_report()
     for path in holes:
@@ -520,13 +466,13 @@ def test_any_figure_may_be_missing(holes, filler):
         for step in path[:-1]:
             container = container[step]
         container[path[-1]] = filler
-    parsed = parse(render_monitor_report(report))
+    parsed = parse_html(render_monitor_report(report), strict=True)
     assert not NULL_WORDS.search(" ".join(parsed.text))
     assert not any(NULL_WORDS.search(v) for _, n, v in parsed.attributes if n == "aria-label")
     assert all(title in parsed.captions for title in CHART_TITLES)
 
 
-def test_renders_the_layout_the_monitoring_dataclasses_write():
+def test_renders_the_layout_the_monitoring_dataclasses_write(parse_html):
     """Built from the real result classes (not a monitoring run), so a change of layout shows here."""
     from datetime import UTC, datetime
 
@@ -575,7 +521,7 @@ def test_renders_the_layout_the_monitoring_dataclasses_write():
         alerts=[Alert("drift", "warning", "2026-11-20", "The data drifted from training.")],
         deliveries=[Delivery("webhook", False, 3, "HTTP 503")],
     ).to_dict()
-    parsed = parse(render_monitor_report(report))
+    parsed = parse_html(render_monitor_report(report), strict=True)
     text = " ".join("".join(parsed.text).split())
     assert "WARNING" in text and "The data drifted from training." in text
     assert "webhook (not delivered: HTTP 503)." in text
