@@ -24,7 +24,7 @@ Layout of a log folder:
 
     folder/date=2026-11-24/part-20261124T101112.123456Z-4711-000042.parquet   a flushed segment
     folder/date=2026-11-24/compact-20261124T103000.000001Z-4711-000001.parquet  merged segments
-    folder/date=2026-11-24/.part-XXXX.tmp                                     being written: ignored
+    folder/date=2026-11-24/.part-k3j9x2ab.tmp                                 being written: ignored
 """
 
 from __future__ import annotations
