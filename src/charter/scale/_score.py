@@ -258,8 +258,7 @@ def _score_part(partition: pd.DataFrame, index: int, job: _Job) -> BatchResult:
     from charter.serving._log import PredictionLog
 
     deployed = deployed_on_worker(job.version)
-    # Without the pandas metadata of the partition: the parts read as `charter score`'s file.
-    table = as_arrow(partition).replace_schema_metadata(None)
+    table = as_arrow(partition)  # no pandas metadata: the parts read as `charter score`'s file
     # An empty partition still writes its (empty) part: every part has the dataset's columns.
     batches = table.to_batches(max_chunksize=CHUNK_ROWS) or [
         pa.RecordBatch.from_pylist([], schema=table.schema)
