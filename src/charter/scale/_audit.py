@@ -181,7 +181,7 @@ def _sample_partition(
     partition: pd.DataFrame, number: int, quota: int, seed: int, target: str
 ) -> tuple[pa.Table, int, pa.Table]:
     """A partition's share of the sample, its rows with a known target, and its class counts."""
-    table = as_arrow(partition).replace_schema_metadata(None)
+    table = as_arrow(partition)
     sample = table
     if quota < table.num_rows:
         rng = np.random.default_rng([seed, number])
