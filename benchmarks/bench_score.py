@@ -87,7 +87,22 @@ STAGES: tuple[tuple[str, str, str, str, str, str], ...] = (
         "main",
     ),
     ("charter.serving._log", "PredictionLog", "close", "log: close (last flush)", "", "main"),
-    ("charter.serving._scorer", "Scorer", "predict_matrix", "booster.predict", "", "other"),
+    (
+        "charter.serving._scorer",
+        "",
+        "compiled_forest",
+        "compiled trees (loaded from this machine's cache)",
+        "",
+        "other",
+    ),
+    (
+        "charter.serving._scorer",
+        "Scorer",
+        "predict_matrix",
+        "predict (compiled trees)",
+        "",
+        "other",
+    ),
     ("charter.serving._batch", "_Writer", "write", "write the output", "", "other"),
     (
         "charter.serving._log",
@@ -148,7 +163,19 @@ def _task_floor(data: Path, model: Path, out: Path) -> dict[str, Any]:
     done_predict = time.perf_counter()
     pq.write_table(table.append_column("score", pa.array(predicted)), out)
     written = time.perf_counter()
+    compiled: dict[str, Any] = {}
+    from charter.serving._forest import compiled_forest  # the charter run before warmed its cache
+
+    forest = compiled_forest(booster)
+    if forest is not None:
+        clock_compiled = time.perf_counter()
+        predicted_compiled = forest.predict(matrix, threads=2)
+        compiled = {
+            "seconds": time.perf_counter() - clock_compiled,
+            "equal": bool((predicted_compiled == predicted).all()),
+        }
     return {
+        "compiled": compiled,
         "seconds": done_predict - built,  # floor 1: predict only
         "full": written - clock,  # floor 2: read + matrix + predict + write
         "parts": {
@@ -405,7 +432,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     with data.open("rb") as handle:
         while handle.read(1 << 24):
             pass
-    runs: dict[str, list[Run]] = {"charter": [], "charter_nolog": [], "floor": []}
+    runs: dict[str, list[Run]] = {"charter": [], "charter_nolog": [], "floor": [], "cold": []}
     errors: dict[str, str] = {}
     if args.skip_no_log:
         errors["charter_nolog"] = "not measured: --skip-no-log"
@@ -413,7 +440,17 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     loads: list[float] = []
     stages = None
     work = Path(tempfile.mkdtemp(prefix="charter-score-bench-"))
+    # Compiled trees are cached per machine: a cache of the run's own, empty at first, so the
+    # first `charter score` shows what compiling costs once; every round after finds it.
+    os.environ["CHARTER_CACHE"] = str(work / "cache")
     try:
+        _say("first run on this machine (compiles the trees)")
+        try:
+            cold = _charter_score(project, args.data, work / "cold.parquet", log=True)
+            runs["cold"] = [cold]
+            _say(f"  charter score: {cold.seconds:.2f} s wall")
+        except (RuntimeError, OSError) as exc:
+            errors["cold"] = str(exc)
         for number in range(args.repeat):
             _say(f"round {number + 1}")
             _round(args, project, work, number, runs, errors, checks)
@@ -509,6 +546,20 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 "yes" if statistics.median(full) <= MAX_OVER_PREDICT else "**no** (vs 1.5×)",
             )
         )
+        compiled = [
+            a.seconds / float(b.payload["compiled"]["seconds"])
+            for a, b in zip(charter, floor, strict=False)
+            if b.payload.get("compiled")
+        ]
+        if compiled:
+            rows.append(
+                (
+                    "`charter score` wall / the compiled trees' predict in memory (floor 3)",
+                    f"{_spread(compiled)}×",
+                    "(for reference)",
+                    "—",
+                )
+            )
     else:
         rows.append(
             ("`charter score` / booster.predict", "not measured", f"≤ {MAX_OVER_PREDICT}×", "?")
@@ -559,6 +610,7 @@ def markdown(results: dict[str, Any]) -> str:
     for key, label in (
         ("charter", "`charter score IN OUT.parquet` (wall, CLI process)"),
         ("charter_nolog", "`charter score ... --no-log` (wall)"),
+        ("cold", "the first `charter score` on a machine (compiles the trees, then caches them)"),
     ):
         found = runs[key]
         if not found:
@@ -580,6 +632,14 @@ def markdown(results: dict[str, Any]) -> str:
             f"| floor 1: booster.predict(matrix, num_threads=2), data in memory "
             f"| {_spread(parts['predict'])} | — | — | timed alone inside the floor child |"
         )
+        compiled = [r.payload["compiled"] for r in floor_runs if r.payload.get("compiled")]
+        if compiled:
+            same = all(c["equal"] for c in compiled)
+            lines.append(
+                "| floor 3: the compiled trees' predict (charter's `compiled_forest`, 2 threads), "
+                f"data in memory | {_spread([c['seconds'] for c in compiled])} | — | — | "
+                f"{'the same doubles as' if same else '**differs from**'} booster.predict |"
+            )
         lines.append(
             f"| floor 2: pyarrow read + matrix + predict + pyarrow write "
             f"| {_spread([float(r.payload['full']) for r in floor_runs])} | {cpu(floor_runs)} "

@@ -9,6 +9,13 @@ import pytest
 POSTGRES_DEFAULT_URL = "postgresql://charter:charter@127.0.0.1:5432/postgres"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _forest_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Compiled trees go to a cache of the test run's own (child processes inherit it), not the
+    user's."""
+    os.environ["CHARTER_CACHE"] = str(tmp_path_factory.mktemp("charter-cache"))
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """URL of a PostgreSQL server for tests (CHARTER_TEST_POSTGRES, or the local default).

@@ -409,15 +409,17 @@ def deploy(project: Project, version: ModelVersion) -> Deployed:
     features = loaded.scoring["features"]
     threshold = registry.threshold(version)
     background = examples_frame(registry.read(version, EXAMPLES), loaded.scoring)
+    scorer = Scorer(
+        loaded.model,
+        loaded.scoring,
+        threshold=threshold,
+        rule=charter.baseline.rule,
+        background=background,
+    )
+    scorer.compile_trees()
     return Deployed(
         version=version,
-        scorer=Scorer(
-            loaded.model,
-            loaded.scoring,
-            threshold=threshold,
-            rule=charter.baseline.rule,
-            background=background,
-        ),
+        scorer=scorer,
         checker=RecordChecker(
             contract, features, feature_types=loaded.scoring.get("feature_types")
         ),
