@@ -57,6 +57,10 @@ _ENVIRONMENT = {
         "the metadata store, relative to the project: the embedded one in the image",
     ),
     "CHARTER_ARTIFACTS": (f"{STORE_FOLDER}/artifacts", "the artifact store, likewise"),
+    "CHARTER_CACHE": (
+        "/tmp/charter",
+        "where the service keeps the trees it compiles for the pod's CPU (at start, in seconds)",
+    ),
     "PYTHONUNBUFFERED": ("1", "messages reach the container's log at once"),
     "PYTHONDONTWRITEBYTECODE": ("1", "no bytecode files written at run time"),
 }

@@ -49,12 +49,16 @@ class CompiledForest:
         return np.asarray(self._model.predict(matrix, n_jobs=threads), dtype=np.float64)
 
 
-def forest_cache() -> Path:
-    """Where compiled forests are kept on this machine."""
+def forest_cache() -> Path | None:
+    """Where compiled forests are kept on this machine (None: no home folder to keep them in)."""
     if configured := os.environ.get("CHARTER_CACHE"):
         return Path(configured) / "forests"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "charter" / "forests"
+    if base := os.environ.get("XDG_CACHE_HOME"):
+        return Path(base) / "charter" / "forests"
+    try:
+        return Path.home() / ".cache" / "charter" / "forests"
+    except (KeyError, RuntimeError):  # a user with no home folder (as in some containers)
+        return None
 
 
 def compiled_forest(booster: lgb.Booster) -> CompiledForest | None:
@@ -97,14 +101,9 @@ def _load_or_compile(text: str, trees: int, cpu: str) -> CompiledForest:
         ).encode("utf-8")
     ).hexdigest()[:32]
     folder = forest_cache()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        writable = os.access(folder, os.W_OK)
-    except OSError:
-        writable = False
-    if not writable:  # compile in memory, every time
-        with tempfile.TemporaryDirectory() as folder_in_memory:
-            model_file = Path(folder_in_memory) / "model.txt"
+    if folder is None or not _writable(folder):  # compile for this process only
+        with tempfile.TemporaryDirectory() as scratch_folder:
+            model_file = Path(scratch_folder) / "model.txt"
             model_file.write_text(text, encoding="utf-8")
             model = lleaves.Model(model_file=str(model_file))
             model.compile(**options)
@@ -127,6 +126,14 @@ def _load_or_compile(text: str, trees: int, cpu: str) -> CompiledForest:
     model = lleaves.Model(model_file=str(model_file))
     model.compile(cache=str(code), **options)  # loads the object code, no compiling
     return CompiledForest(model, trees)
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
 
 
 def _intact(code: Path, digest: Path) -> bool:
