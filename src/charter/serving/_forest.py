@@ -40,9 +40,8 @@ class CompiledForest:
     """The compiled trees of one booster: `predict` releases the interpreter lock while it runs
     and is safe to call from several threads at once."""
 
-    def __init__(self, model: Any, trees: int) -> None:
+    def __init__(self, model: Any) -> None:
         self._model = model
-        self.trees = trees
 
     def predict(self, matrix: np.ndarray, *, threads: int = 1) -> np.ndarray:
         """The booster's `predict(matrix)` (probabilities or values), on `threads` threads."""
@@ -107,7 +106,7 @@ def _load_or_compile(text: str, trees: int, cpu: str) -> CompiledForest:
             model_file.write_text(text, encoding="utf-8")
             model = lleaves.Model(model_file=str(model_file))
             model.compile(**options)
-            return CompiledForest(model, trees)
+            return CompiledForest(model)
 
     model_file, code, digest = (folder / f"{key}{suffix}" for suffix in (".txt", ".o", ".sha256"))
     if not _intact(code, digest) or not model_file.exists():
@@ -122,10 +121,10 @@ def _load_or_compile(text: str, trees: int, cpu: str) -> CompiledForest:
         finally:
             scratch.unlink(missing_ok=True)
         _write_atomically(digest, hashlib.sha256(data).hexdigest().encode("ascii"))
-        return CompiledForest(model, trees)
+        return CompiledForest(model)
     model = lleaves.Model(model_file=str(model_file))
     model.compile(cache=str(code), **options)  # loads the object code, no compiling
-    return CompiledForest(model, trees)
+    return CompiledForest(model)
 
 
 def _writable(folder: Path) -> bool:
