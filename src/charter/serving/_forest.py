@@ -29,6 +29,8 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 
+from charter._atomic import write_text_atomic
+
 __all__ = ["CompiledForest", "compiled_forest", "forest_cache"]
 
 _LOG = logging.getLogger(__name__)
@@ -99,32 +101,32 @@ def _load_or_compile(text: str, trees: int, cpu: str) -> CompiledForest:
             ]
         ).encode("utf-8")
     ).hexdigest()[:32]
+
+    def forest(model_file: Path, cache: Path | None = None) -> CompiledForest:
+        """lleaves compiles into `cache` when it is not there, else loads it without compiling."""
+        model = lleaves.Model(model_file=str(model_file))
+        model.compile(cache=None if cache is None else str(cache), **options)
+        return CompiledForest(model)
+
     folder = forest_cache()
     if folder is None or not _writable(folder):  # compile for this process only
         with tempfile.TemporaryDirectory() as scratch_folder:
-            model_file = Path(scratch_folder) / "model.txt"
-            model_file.write_text(text, encoding="utf-8")
-            model = lleaves.Model(model_file=str(model_file))
-            model.compile(**options)
-            return CompiledForest(model)
+            return forest(write_text_atomic(Path(scratch_folder) / "model.txt", text))
 
     model_file, code, digest = (folder / f"{key}{suffix}" for suffix in (".txt", ".o", ".sha256"))
-    if not _intact(code, digest) or not model_file.exists():
-        _sweep(folder)
-        _write_atomically(model_file, text.encode("utf-8"))
-        scratch = folder / f"{key}.{os.getpid()}.{time.monotonic_ns()}.tmp"
-        try:
-            model = lleaves.Model(model_file=str(model_file))
-            model.compile(cache=str(scratch), **options)  # lleaves writes the object code there
-            data = scratch.read_bytes()
-            os.replace(scratch, code)
-        finally:
-            scratch.unlink(missing_ok=True)
-        _write_atomically(digest, hashlib.sha256(data).hexdigest().encode("ascii"))
-        return CompiledForest(model)
-    model = lleaves.Model(model_file=str(model_file))
-    model.compile(cache=str(code), **options)  # loads the object code, no compiling
-    return CompiledForest(model)
+    if _intact(code, digest) and model_file.exists():
+        return forest(model_file, code)
+    _sweep(folder)
+    write_text_atomic(model_file, text)
+    scratch = folder / f"{key}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    try:
+        compiled = forest(model_file, scratch)
+        data = scratch.read_bytes()
+        os.replace(scratch, code)
+    finally:
+        scratch.unlink(missing_ok=True)
+    write_text_atomic(digest, hashlib.sha256(data).hexdigest())
+    return compiled
 
 
 def _writable(folder: Path) -> bool:
@@ -142,17 +144,6 @@ def _intact(code: Path, digest: Path) -> bool:
         return hashlib.sha256(code.read_bytes()).hexdigest() == expected
     except OSError:
         return False
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    handle, name = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
 
 
 def _sweep(folder: Path) -> None:
