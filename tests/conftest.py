@@ -3,10 +3,36 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 POSTGRES_DEFAULT_URL = "postgresql://charter:charter@127.0.0.1:5432/postgres"
+
+# The demo charter's constraints, and looser ones under which the demo's models pass the gates
+# (the strict fairness gap refuses them: the demo shows that on purpose).
+STRICT = "constraints: {latency_ms_p99: 50, explanations: required, max_fairness_gap: 0.1}"
+LOOSE = "constraints: {latency_ms_p99: 1000, explanations: required, max_fairness_gap: 0.5}"
+
+
+def _loose_demo(folder: Path, *, customers: int = 3000) -> Path:
+    from charter.demo import apply_audit_fixes, write_demo_project
+
+    charter = write_demo_project(folder, customers=customers)
+    apply_audit_fixes(charter)
+    text = charter.read_text(encoding="utf-8")
+    assert STRICT in text, "the demo charter's constraints changed: update STRICT"
+    charter.write_text(text.replace(STRICT, LOOSE), encoding="utf-8")
+    return charter
+
+
+@pytest.fixture(scope="session")
+def loose_demo() -> Callable[..., Path]:
+    """`loose_demo(folder, customers=3000)`: the demo churn project written to `folder`, the
+    audit's fixes applied and its constraints loosened so that its models can pass the gates;
+    its charter's path."""
+    return _loose_demo
 
 
 @pytest.fixture(scope="session", autouse=True)

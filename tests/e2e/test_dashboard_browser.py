@@ -21,7 +21,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,8 +46,6 @@ from charter.api import Project  # noqa: E402  (after the skips: nothing to impo
 pytestmark = pytest.mark.slow
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".pytest-artifacts" / "dashboard"
-STRICT = "constraints: {latency_ms_p99: 50, explanations: required, max_fairness_gap: 0.1}"
-LOOSE = "constraints: {latency_ms_p99: 1000, explanations: required, max_fairness_gap: 0.5}"
 WINDOW = 600
 PHASES = ["define", "data", "poc", "production", "operate"]
 # The six views of the nav, by path (the page's own links are compared by their resolved path).
@@ -102,9 +100,9 @@ def _client_record(row: dict[str, Any], target: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+def prepared(tmp_path_factory: pytest.TempPathFactory, loose_demo: Callable[..., Path]) -> Prepared:
     from charter._demo_operate import serve_rows
-    from charter.demo import apply_audit_fixes, demo_stream, write_demo_project
+    from charter.demo import demo_stream
     from charter.monitoring._monitor import monitor
     from charter.monitoring._windows import WindowSize
     from charter.serving._feedback import record_feedback
@@ -113,9 +111,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("CHARTER_STORE", raising=False)
         patch.delenv("CHARTER_ARTIFACTS", raising=False)
-        charter = write_demo_project(tmp_path_factory.mktemp("dashboard") / "churn", customers=3000)
-        apply_audit_fixes(charter)
-        charter.write_text(charter.read_text().replace(STRICT, LOOSE), encoding="utf-8")
+        charter = loose_demo(tmp_path_factory.mktemp("dashboard") / "churn")
         _cli_audit(charter)
         project = Project(charter)
         trained = project.train(budget_seconds=1, only=["baseline", "simple"])

@@ -18,13 +18,9 @@ from typer.testing import CliRunner
 
 from charter.api import Project
 from charter.cli import app
-from charter.demo import apply_audit_fixes, write_demo_project
 from charter.registry import ArtifactStore, MetadataStore, Registry
 
 runner = CliRunner()
-
-STRICT = "constraints: {latency_ms_p99: 50, explanations: required, max_fairness_gap: 0.1}"
-LOOSE = "constraints: {latency_ms_p99: 1000, explanations: required, max_fairness_gap: 0.5}"
 
 
 def run(charter: Path, *args: str):
@@ -39,17 +35,10 @@ def _embedded_store(monkeypatch):
     monkeypatch.setenv("CHARTER_USER", "tester")
 
 
-def demo(folder: Path, *, customers: int = 3000) -> Path:
-    charter = write_demo_project(folder, customers=customers)
-    apply_audit_fixes(charter)
-    charter.write_text(charter.read_text(encoding="utf-8").replace(STRICT, LOOSE), encoding="utf-8")
-    return charter
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Path, str]:
+def trained(tmp_path_factory, loose_demo) -> tuple[Path, str]:
     """A demo project audited and trained with `charter train`, and what train printed."""
-    charter = demo(tmp_path_factory.mktemp("churn"))
+    charter = loose_demo(tmp_path_factory.mktemp("churn"))
     Project(charter).audit()
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("CHARTER_STORE", raising=False)
@@ -215,8 +204,8 @@ def test_rollback_without_a_reason_is_a_usage_error(charter):
 
 
 @pytest.mark.slow  # trains again
-def test_the_charter_store_section_chooses_the_store(tmp_path):
-    charter = demo(tmp_path / "churn", customers=1500)
+def test_the_charter_store_section_chooses_the_store(tmp_path, loose_demo):
+    charter = loose_demo(tmp_path / "churn", customers=1500)
     with charter.open("a", encoding="utf-8") as handle:
         handle.write("store: {url: sqlite:///team/registry.db, artifacts: team/files}\n")
     result = run(charter, "train", "--only", "baseline,simple", "--budget", "1")
@@ -236,8 +225,8 @@ def test_the_charter_store_section_chooses_the_store(tmp_path):
 
 
 @pytest.mark.slow  # trains again
-def test_charter_store_in_the_environment_wins_over_the_charter(tmp_path, monkeypatch):
-    charter = demo(tmp_path / "churn", customers=1500)
+def test_charter_store_in_the_environment_wins_over_the_charter(tmp_path, monkeypatch, loose_demo):
+    charter = loose_demo(tmp_path / "churn", customers=1500)
     with charter.open("a", encoding="utf-8") as handle:
         handle.write("store: {url: sqlite:///team/registry.db}\n")
     elsewhere = tmp_path / "shared" / "metadata.db"

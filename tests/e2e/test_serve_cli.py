@@ -31,8 +31,6 @@ from charter.api import Project
 from charter.serving._local import free_port
 from charter.serving._log import log_files, read_log
 
-STRICT = "constraints: {latency_ms_p99: 50, explanations: required, max_fairness_gap: 0.1}"
-LOOSE = "constraints: {latency_ms_p99: 1000, explanations: required, max_fairness_gap: 0.5}"
 FLUSH_SECONDS = 1.0  # the charter's default serving.flush_seconds
 STARTUP_SECONDS = 60.0
 # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal it caught (exit -15)
@@ -46,18 +44,12 @@ def _embedded_store(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def served_template(tmp_path_factory) -> tuple[Path, int]:
+def served_template(tmp_path_factory, loose_demo) -> tuple[Path, int]:
     """The demo project audited, trained and its boosted version promoted: (charter, version)."""
-    from charter.demo import apply_audit_fixes, write_demo_project
-
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("CHARTER_STORE", raising=False)
         patch.delenv("CHARTER_ARTIFACTS", raising=False)
-        charter = write_demo_project(tmp_path_factory.mktemp("serve") / "churn", customers=3000)
-        apply_audit_fixes(charter)
-        charter.write_text(
-            charter.read_text(encoding="utf-8").replace(STRICT, LOOSE), encoding="utf-8"
-        )
+        charter = loose_demo(tmp_path_factory.mktemp("serve") / "churn")
         project = Project(charter)
         project.audit()
         boosted = project.train(budget_seconds=3).versions["boosted"]

@@ -7,6 +7,7 @@ own copy of the folder (store, artifacts and prediction log all live in `.charte
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,6 @@ from typing import Any
 import pytest
 
 from charter.api import Project
-
-STRICT = "constraints: {latency_ms_p99: 50, explanations: required, max_fairness_gap: 0.1}"
-LOOSE = "constraints: {latency_ms_p99: 1000, explanations: required, max_fairness_gap: 0.5}"
 
 
 @dataclass(frozen=True)
@@ -31,17 +29,13 @@ class Trained:
 
 
 @pytest.fixture(scope="session")
-def monitored_template(tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    from charter.demo import apply_audit_fixes, write_demo_project
-
+def monitored_template(
+    tmp_path_factory: pytest.TempPathFactory, loose_demo: Callable[..., Path]
+) -> Trained:
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("CHARTER_STORE", raising=False)
         patch.delenv("CHARTER_ARTIFACTS", raising=False)
-        charter = write_demo_project(
-            tmp_path_factory.mktemp("monitoring") / "churn", customers=3000
-        )
-        apply_audit_fixes(charter)
-        charter.write_text(charter.read_text().replace(STRICT, LOOSE), encoding="utf-8")
+        charter = loose_demo(tmp_path_factory.mktemp("monitoring") / "churn")
         project = Project(charter)
         project.audit()
         trained = project.train(budget_seconds=3)

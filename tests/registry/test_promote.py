@@ -17,15 +17,11 @@ from typer.testing import CliRunner
 
 from charter.api import Project
 from charter.cli import app
-from charter.demo import apply_audit_fixes, write_demo_project
 from charter.errors import CharterError, UsageError
 from charter.registry._versions import MANIFEST
 
 runner = CliRunner()
 
-STRICT = "constraints: {latency_ms_p99: 50, explanations: required, max_fairness_gap: 0.1}"
-# Loose enough for the simple candidate to pass every gate on any machine; tests tighten it.
-LOOSE = "constraints: {latency_ms_p99: 1000, explanations: required, max_fairness_gap: 0.5}"
 APPROVAL = "promotion: {approval: required, approvers: [Dana]}\n"
 
 
@@ -37,13 +33,11 @@ def _embedded_store(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    """The folder of a demo project trained twice; not to be changed (copy it)."""
-    charter = write_demo_project(tmp_path_factory.mktemp("trained"), customers=3000)
-    apply_audit_fixes(charter)
-    text = charter.read_text(encoding="utf-8")
-    assert STRICT in text
-    charter.write_text(text.replace(STRICT, LOOSE), encoding="utf-8")
+def trained(tmp_path_factory, loose_demo) -> Path:
+    """The folder of a demo project trained twice; not to be changed (copy it). Its constraints
+    are loose enough for the simple candidate to pass every gate on any machine; tests tighten
+    them."""
+    charter = loose_demo(tmp_path_factory.mktemp("trained"))
     project = Project(charter)
     project.audit()
     with pytest.MonkeyPatch.context() as patch:

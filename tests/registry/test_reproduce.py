@@ -16,14 +16,11 @@ from typer.testing import CliRunner
 
 from charter.api import Project
 from charter.cli import app
-from charter.demo import apply_audit_fixes, write_demo_project
 from charter.errors import UsageError
 from charter.modeling import CustomCandidate
 
 runner = CliRunner()
 
-STRICT = "constraints: {latency_ms_p99: 50, explanations: required, max_fairness_gap: 0.1}"
-LOOSE = "constraints: {latency_ms_p99: 1000, explanations: required, max_fairness_gap: 0.5}"
 NEW_IDS = 1_000_000
 
 
@@ -35,11 +32,9 @@ def _embedded_store(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
+def trained(tmp_path_factory, loose_demo) -> Path:
     """A demo project trained once (v1 baseline, v2 simple, v3 boosted); not to be changed."""
-    charter = write_demo_project(tmp_path_factory.mktemp("trained"), customers=3000)
-    apply_audit_fixes(charter)
-    charter.write_text(charter.read_text(encoding="utf-8").replace(STRICT, LOOSE), encoding="utf-8")
+    charter = loose_demo(tmp_path_factory.mktemp("trained"))
     project = Project(charter)
     project.audit()
     with pytest.MonkeyPatch.context() as patch:

@@ -13,7 +13,7 @@ import re
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -26,8 +26,6 @@ import pytest
 
 from charter.api import Project
 
-LOOSE = "constraints: {latency_ms_p99: 1000, explanations: required, max_fairness_gap: 0.5}"
-STRICT = "constraints: {latency_ms_p99: 50, explanations: required, max_fairness_gap: 0.1}"
 VIEWS = ["/", "/data", "/models", "/production", "/monitoring", "/trail"]
 CURRENT = {
     "/": "/",
@@ -145,10 +143,9 @@ class Prepared:
 
 
 @pytest.fixture(scope="session")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+def prepared(tmp_path_factory: pytest.TempPathFactory, loose_demo: Callable[..., Path]) -> Prepared:
     from charter._atomic import write_text_atomic
     from charter._demo_operate import _serve
-    from charter.demo import apply_audit_fixes, write_demo_project
     from charter.monitoring._monitor import monitor
     from charter.monitoring._windows import WindowSize
     from charter.registry._keys import Keys
@@ -158,9 +155,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
         patch.delenv("CHARTER_STORE", raising=False)
         patch.delenv("CHARTER_ARTIFACTS", raising=False)
         patch.setenv("CHARTER_USER", "tester")
-        charter = write_demo_project(tmp_path_factory.mktemp("dashboard") / "churn", customers=3000)
-        apply_audit_fixes(charter)
-        charter.write_text(charter.read_text().replace(STRICT, LOOSE), encoding="utf-8")
+        charter = loose_demo(tmp_path_factory.mktemp("dashboard") / "churn")
         project = Project(charter)
         audit = project.audit()
         reports = project.workspace / "reports"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,8 +18,6 @@ from charter.scale import ClusterSpec, _sources, connect  # noqa: E402
 ROWS_PER_PART = 250
 """Partition size in the tests that copy the trained project: several partitions of small data."""
 ALERTS = "alerts.json"
-_STRICT = "constraints: {latency_ms_p99: 50, explanations: required, max_fairness_gap: 0.1}"
-_LOOSE = "constraints: {latency_ms_p99: 1000, explanations: required, max_fairness_gap: 0.5}"
 
 
 @pytest.fixture(scope="session")
@@ -30,16 +28,15 @@ def dask_client() -> Iterator[Client]:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, loose_demo: Callable[..., Path]
+) -> Iterator[Path]:
     """A demo project's folder with its boosted version in production; alerts go to a file."""
-    from charter.demo import apply_audit_fixes, write_demo_project
-
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("CHARTER_STORE", raising=False)
         patch.delenv("CHARTER_ARTIFACTS", raising=False)
-        charter = write_demo_project(tmp_path_factory.mktemp("scale") / "churn", customers=1500)
-        apply_audit_fixes(charter)
-        text = charter.read_text().replace(_STRICT, _LOOSE)
+        charter = loose_demo(tmp_path_factory.mktemp("scale") / "churn", customers=1500)
+        text = charter.read_text(encoding="utf-8")
         text = text.replace("monitoring:\n", f"monitoring:\n  alerts: {{json_file: {ALERTS}}}\n")
         charter.write_text(text, encoding="utf-8")
         project = Project(charter)
